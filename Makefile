@@ -1,0 +1,63 @@
+# meshalias. The two commands a fresh machine needs are `make demo` and `make test`.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+IMG ?= meshalias/meshalias:dev
+# Set ONCE=1 to play the demo's story once and exit with its verdict.
+ONCE ?=
+# The folder that holds etcd, kube-apiserver, kube-controller-manager and kubectl.
+KUBEBUILDER_ASSETS ?= $(shell hack/build-control-plane.sh 2>/dev/null | tail -1)
+export KUBEBUILDER_ASSETS
+
+.PHONY: all
+all: build
+
+##@ The two set-up commands
+
+.PHONY: demo
+demo: control-plane ## Play the incident's story on an embedded control plane (ONCE=1 to exit when done).
+	go run ./hack/demo $(if $(ONCE),--once)
+
+.PHONY: test
+test: control-plane ## Run every test: unit, fuzz seeds, envtest integration and e2e.
+	hack/test.sh
+
+##@ Development
+
+.PHONY: control-plane
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl once per machine.
+	@hack/build-control-plane.sh >/dev/null
+
+.PHONY: generate
+generate: ## Regenerate deepcopy, CRDs and RBAC from the markers.
+	go tool controller-gen object paths=./api/...
+	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	go tool controller-gen rbac:roleName=meshalias-manager paths=./controllers/... paths=./internal/... output:rbac:artifacts:config=config/rbac
+
+.PHONY: verify
+verify: generate ## Regenerate everything and fail if the tree changed; vet and check formatting.
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	go vet ./...
+
+.PHONY: fmt
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: build
+build: ## Build the operator and the kubectl plugin into bin/.
+	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -o bin/kubectl-meshalias ./cmd/kubectl-meshalias
+
+.PHONY: run
+run: ## Run the operator against the current kubeconfig.
+	go run ./cmd/manager
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+.PHONY: help
+help:
+	@awk 'BEGIN{FS=":.*##"} /^[a-zA-Z_-]+:.*##/{printf "  %-16s %s\n",$$1,$$2} /^##@/{printf "\n%s\n",substr($$0,5)}' $(MAKEFILE_LIST)

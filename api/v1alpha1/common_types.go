@@ -1,0 +1,41 @@
+package v1alpha1
+
+// TLSMode says how sidecars talk to the Service behind an alias. Its values are those of
+// Istio's own endpoint label security.istio.io/tlsMode.
+// +kubebuilder:validation:Enum=istio;disabled
+type TLSMode string
+
+const (
+	// TLSModeIstio marks the backend as part of the mesh: sidecars use Istio mutual TLS, which a
+	// backend under STRICT PeerAuthentication requires.
+	TLSModeIstio TLSMode = "istio"
+	// TLSModeDisabled is for backends without a sidecar: sidecars send plain traffic.
+	TLSModeDisabled TLSMode = "disabled"
+)
+
+// Condition types and reasons. They are part of the API: tools and people match on them.
+const (
+	// ConditionReady is True when every ServiceEntry the alias asks for exists and is current.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while meshalias is still working towards the desired state.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when meshalias cannot make progress without a change by a person.
+	ConditionStalled = "Stalled"
+
+	// ReasonSynced: every ServiceEntry is in place and current.
+	ReasonSynced = "Synced"
+	// ReasonServiceNotFound: the named Service does not exist.
+	ReasonServiceNotFound = "ServiceNotFound"
+	// ReasonNoClusterIP: the Service is headless or of type ExternalName, so there is no address
+	// to give the ServiceEntry, and an address-less ServiceEntry would hijack traffic.
+	ReasonNoClusterIP = "NoClusterIP"
+	// ReasonHostConflict: another alias, older than this one, or a ServiceEntry that meshalias
+	// does not manage, already declares the host.
+	ReasonHostConflict = "HostConflict"
+	// ReasonInvalidSpec: the spec cannot be served as written.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonProgressing: meshalias is applying the ServiceEntries.
+	ReasonProgressing = "Progressing"
+	// ReasonRetrying: a call to the API server failed; meshalias retries with backoff.
+	ReasonRetrying = "Retrying"
+)

@@ -1,0 +1,88 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NamespaceAliasSpec makes every selected Service x of the namespace also answer as x.<domain>.
+type NamespaceAliasSpec struct {
+	// Domain is appended to each Service name to form its extra host. A lowercase DNS name,
+	// not under svc.cluster.local.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=189
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +kubebuilder:validation:XValidation:rule="self != 'svc.cluster.local' && !self.endsWith('.svc.cluster.local')",message="a domain under svc.cluster.local would shadow Services' own names"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9.]+$')",message="a domain must be a DNS name, not an IP address"
+	// +kubebuilder:validation:XValidation:rule="self.split('.').all(l, l.size() <= 63)",message="each label of a domain is at most 63 characters"
+	Domain string `json:"domain"`
+
+	// Selector picks the Services, by label. Empty or absent selects every Service of the
+	// namespace.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// ExportTo is copied to the ServiceEntries: the namespaces whose sidecars see them.
+	// Empty means Istio's default, every namespace.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	ExportTo []string `json:"exportTo,omitempty"`
+
+	// TLSMode says whether sidecars reach the Services with Istio mutual TLS ("istio", the
+	// default, needed under STRICT PeerAuthentication) or in plain text ("disabled", for
+	// backends outside the mesh).
+	// +optional
+	// +kubebuilder:default=istio
+	TLSMode TLSMode `json:"tlsMode,omitempty"`
+}
+
+// NamespaceAliasStatus is what meshalias observed and did.
+type NamespaceAliasStatus struct {
+	// ObservedGeneration is the generation of the spec that was last fully handled.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Services is how many Services are aliased: they have a ServiceEntry.
+	// +optional
+	Services int32 `json:"services"`
+
+	// ServiceEntries are the names of the ServiceEntries this alias owns, in its namespace.
+	// +optional
+	ServiceEntries []string `json:"serviceEntries,omitempty"`
+}
+
+// NamespaceAlias makes every selected Service x of its namespace also answer as x.<domain>,
+// each through a ServiceEntry that always carries the Service's ClusterIP.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=nsalias,categories=meshalias
+// +kubebuilder:printcolumn:name="Domain",type=string,JSONPath=`.spec.domain`
+// +kubebuilder:printcolumn:name="Services",type=integer,JSONPath=`.status.services`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type NamespaceAlias struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   NamespaceAliasSpec   `json:"spec"`
+	Status NamespaceAliasStatus `json:"status,omitempty"`
+}
+
+// NamespaceAliasList is a list of NamespaceAlias.
+// +kubebuilder:object:root=true
+type NamespaceAliasList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NamespaceAlias `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&NamespaceAlias{}, &NamespaceAliasList{})
+}

@@ -1,0 +1,39 @@
+package controllers
+
+import (
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// CacheOptions keeps the informer cache lean: no managedFields anywhere, and of Services and
+// ServiceEntries only what meshalias reads. At 10k Services the annotations alone
+// (last-applied-configuration) would outweigh everything else.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Service{}:            {Transform: stripService},
+			&networkingv1.ServiceEntry{}: {Transform: stripServiceEntry},
+		},
+	}
+}
+
+func stripService(in any) (any, error) {
+	if svc, ok := in.(*corev1.Service); ok {
+		svc.ManagedFields = nil
+		svc.Annotations = nil
+		svc.Status = corev1.ServiceStatus{}
+		svc.Spec.Selector = nil
+	}
+	return in, nil
+}
+
+func stripServiceEntry(in any) (any, error) {
+	if se, ok := in.(*networkingv1.ServiceEntry); ok {
+		se.ManagedFields = nil
+		se.Annotations = nil
+	}
+	return in, nil
+}

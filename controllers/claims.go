@@ -1,0 +1,53 @@
+package controllers
+
+import (
+	"time"
+)
+
+// Claim is one alias's wish to serve a host. A host is served once, cluster-wide: the oldest
+// claim wins.
+type Claim struct {
+	Kind      string
+	Namespace string
+	Name      string
+	Created   time.Time
+}
+
+// String names the claiming alias the way a person would look it up.
+func (c Claim) String() string {
+	return c.Kind + " " + c.Namespace + "/" + c.Name
+}
+
+// olderThan orders claims: the earlier creationTimestamp first, then namespace, name and kind,
+// so that every replica and every reconcile picks the same winner.
+func (c Claim) olderThan(o Claim) bool {
+	if !c.Created.Equal(o.Created) {
+		return c.Created.Before(o.Created)
+	}
+	if c.Namespace != o.Namespace {
+		return c.Namespace < o.Namespace
+	}
+	if c.Name != o.Name {
+		return c.Name < o.Name
+	}
+	return c.Kind < o.Kind
+}
+
+func (c Claim) same(o Claim) bool {
+	return c.Kind == o.Kind && c.Namespace == o.Namespace && c.Name == o.Name
+}
+
+// HostWinner returns the claim that serves a host among mine and its rivals, and whether it is
+// mine.
+func HostWinner(mine Claim, rivals []Claim) (Claim, bool) {
+	winner := mine
+	for _, r := range rivals {
+		if r.same(mine) {
+			continue
+		}
+		if r.olderThan(winner) {
+			winner = r
+		}
+	}
+	return winner, winner.same(mine)
+}

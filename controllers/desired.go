@@ -1,0 +1,212 @@
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// Owner is the alias a ServiceEntry belongs to.
+type Owner struct {
+	Kind      string
+	Namespace string
+	Name      string
+	UID       types.UID
+}
+
+// EntryRequest is everything one ServiceEntry is built from: no client, no clock.
+type EntryRequest struct {
+	Owner Owner
+	// Name is the entry's name: EntryName(Host), or the name of an entry taken over.
+	Name string
+	Host string
+	// ServiceName names the Service in the owner's namespace; Service is nil when it is missing.
+	ServiceName string
+	Service     *corev1.Service
+	// Ports, when not empty, limits the entry to these Service port numbers.
+	Ports         []int32
+	ExportTo      []string
+	TLSMode       meshaliasv1.TLSMode
+	ClusterDomain string
+}
+
+// Problem says why an alias host has no ServiceEntry. Reason is one of the condition reasons
+// of the API.
+type Problem struct {
+	Reason  string
+	Message string
+	// Unservable is set when the Service itself can never be aliased as it is (headless,
+	// ExternalName, no TCP port). A NamespaceAlias skips such Services instead of failing.
+	Unservable bool
+}
+
+func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
+
+// BuildServiceEntry returns the ServiceEntry that serves req.Host, or the Problem that stops
+// one from existing. The entry always carries the Service's ClusterIPs in spec.addresses:
+// without them Istio builds a 0.0.0.0 listener that takes every connection on the port.
+func BuildServiceEntry(req EntryRequest) (*networkingv1.ServiceEntry, *Problem) {
+	svc := req.Service
+	if svc == nil {
+		return nil, &Problem{Reason: meshaliasv1.ReasonServiceNotFound, Message: "Service " + req.Owner.Namespace + "/" + req.ServiceName + " not found"}
+	}
+	ref := svc.Namespace + "/" + svc.Name
+	addresses := clusterIPs(svc)
+	if len(addresses) == 0 {
+		why := "it is headless (clusterIP: None)"
+		if svc.Spec.Type == corev1.ServiceTypeExternalName {
+			why = "it is of type ExternalName"
+		}
+		return nil, &Problem{meshaliasv1.ReasonNoClusterIP, fmt.Sprintf("Service %s has no ClusterIP: %s", ref, why), true}
+	}
+	ports, problem := entryPorts(svc, req.Ports)
+	if problem != nil {
+		return nil, problem
+	}
+
+	endpoint := &networkingapi.WorkloadEntry{
+		Address: svc.Name + "." + svc.Namespace + ".svc." + req.ClusterDomain,
+	}
+	if req.TLSMode != meshaliasv1.TLSModeDisabled {
+		endpoint.Labels = map[string]string{LabelTLSMode: "istio"}
+	} else {
+		endpoint.Labels = map[string]string{LabelTLSMode: "disabled"}
+	}
+
+	return &networkingv1.ServiceEntry{
+		TypeMeta: metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "ServiceEntry"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      req.Name,
+			Namespace: req.Owner.Namespace,
+			Labels: map[string]string{
+				LabelManagedBy: ManagedByValue,
+				LabelOwnerKind: req.Owner.Kind,
+				LabelOwnerName: req.Owner.Name,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion:         meshaliasv1.GroupVersion.String(),
+				Kind:               req.Owner.Kind,
+				Name:               req.Owner.Name,
+				UID:                req.Owner.UID,
+				Controller:         ptr.To(true),
+				BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Spec: networkingapi.ServiceEntry{
+			Hosts:      []string{req.Host},
+			Addresses:  addresses,
+			Ports:      ports,
+			Location:   networkingapi.ServiceEntry_MESH_INTERNAL,
+			Resolution: networkingapi.ServiceEntry_DNS,
+			Endpoints:  []*networkingapi.WorkloadEntry{endpoint},
+			ExportTo:   slices.Clone(req.ExportTo),
+		},
+	}, nil
+}
+
+// clusterIPs returns the Service's usable ClusterIPs: none for a headless or ExternalName
+// Service.
+func clusterIPs(svc *corev1.Service) []string {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil
+	}
+	ips := svc.Spec.ClusterIPs
+	if len(ips) == 0 && svc.Spec.ClusterIP != "" {
+		ips = []string{svc.Spec.ClusterIP}
+	}
+	var out []string
+	for _, ip := range ips {
+		if ip != "" && ip != corev1.ClusterIPNone {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// entryPorts maps the Service's ports, or the wanted subset of them, to ServiceEntry ports.
+// UDP and SCTP ports are left out: Istio's sidecars do not carry them.
+func entryPorts(svc *corev1.Service, wanted []int32) ([]*networkingapi.ServicePort, *Problem) {
+	var ports []*networkingapi.ServicePort
+	var have []string
+	seen := map[int32]bool{}
+	for _, p := range svc.Spec.Ports {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		if seen[p.Port] {
+			continue
+		}
+		seen[p.Port] = true
+		have = append(have, strconv.Itoa(int(p.Port)))
+		if len(wanted) > 0 && !slices.Contains(wanted, p.Port) {
+			continue
+		}
+		protocol := PortProtocol(p)
+		name := p.Name
+		if name == "" {
+			name = strings.ToLower(protocol) + "-" + strconv.Itoa(int(p.Port))
+		}
+		ports = append(ports, &networkingapi.ServicePort{Number: uint32(p.Port), Protocol: protocol, Name: name})
+	}
+	ref := svc.Namespace + "/" + svc.Name
+	for _, w := range wanted {
+		if !seen[w] {
+			return nil, &Problem{Reason: meshaliasv1.ReasonInvalidSpec, Message: fmt.Sprintf("port %d is not a TCP port of Service %s (it has %s)", w, ref, listOrNone(have))}
+		}
+	}
+	if len(ports) == 0 {
+		return nil, &Problem{meshaliasv1.ReasonInvalidSpec, fmt.Sprintf("Service %s has no TCP port to alias", ref), true}
+	}
+	return ports, nil
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
+}
+
+// istioProtocols are the protocols Istio recognises in a port's appProtocol or name prefix,
+// with the spelling a ServiceEntry port uses.
+var istioProtocols = map[string]string{
+	"http":  "HTTP",
+	"http2": "HTTP2",
+	"grpc":  "GRPC",
+	"https": "HTTPS",
+	"tls":   "TLS",
+	"tcp":   "TCP",
+	"mongo": "MONGO",
+	"mysql": "MYSQL",
+	"redis": "REDIS",
+	// Kubernetes' own appProtocol values.
+	"kubernetes.io/h2c": "HTTP2",
+	"kubernetes.io/ws":  "HTTP",
+	"kubernetes.io/wss": "HTTPS",
+}
+
+// PortProtocol is the Istio protocol of a Service port: from appProtocol, else from the port
+// name's prefix ("http-web", or just "http"), else TCP. It is never empty: Istio treats an
+// unset protocol like TCP, and says nothing about it.
+func PortProtocol(p corev1.ServicePort) string {
+	if p.AppProtocol != nil {
+		if proto, ok := istioProtocols[strings.ToLower(*p.AppProtocol)]; ok {
+			return proto
+		}
+	}
+	prefix, _, _ := strings.Cut(strings.ToLower(p.Name), "-")
+	if proto, ok := istioProtocols[prefix]; ok && !strings.Contains(prefix, "/") {
+		return proto
+	}
+	return "TCP"
+}

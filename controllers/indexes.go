@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// Cache indexes. Every lookup that a watch event or a reconcile needs goes through one of
+// them, so no event lists all aliases, Services or entries.
+const (
+	// indexAliasService: ServiceAlias by the Service it names (namespaced).
+	indexAliasService = "spec.service.name"
+	// indexAliasHost: ServiceAlias by each of its hosts.
+	indexAliasHost = "spec.hosts"
+	// indexAliasParentDomain: ServiceAlias by the domain of each host (the host less its first
+	// label), where a NamespaceAlias of that domain may claim the same host.
+	indexAliasParentDomain = "spec.hosts.domain"
+	// indexNamespaceAliasDomain: NamespaceAlias by its domain.
+	indexNamespaceAliasDomain = "spec.domain"
+	// indexEntryHost: ServiceEntry by each host it declares.
+	indexEntryHost = "spec.hosts"
+	// indexEntryOwner: ServiceEntry by the alias that owns it, as "Kind/name" (namespaced).
+	indexEntryOwner = "meshalias.owner"
+)
+
+// parentDomain is a host less its first label: "traefik.custom-name" is under "custom-name".
+func parentDomain(host string) (first, domain string, ok bool) {
+	return strings.Cut(host, ".")
+}
+
+func ownerKey(kind, name string) string { return kind + "/" + name }
+
+// SetupIndexes registers every index the controllers use.
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	indexes := []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&meshaliasv1.ServiceAlias{}, indexAliasService, func(o client.Object) []string {
+			return []string{o.(*meshaliasv1.ServiceAlias).Spec.Service.Name}
+		}},
+		{&meshaliasv1.ServiceAlias{}, indexAliasHost, func(o client.Object) []string {
+			return o.(*meshaliasv1.ServiceAlias).Spec.Hosts
+		}},
+		{&meshaliasv1.ServiceAlias{}, indexAliasParentDomain, func(o client.Object) []string {
+			var domains []string
+			for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
+				if _, d, ok := parentDomain(h); ok {
+					domains = append(domains, d)
+				}
+			}
+			return domains
+		}},
+		{&meshaliasv1.NamespaceAlias{}, indexNamespaceAliasDomain, func(o client.Object) []string {
+			return []string{o.(*meshaliasv1.NamespaceAlias).Spec.Domain}
+		}},
+		{&networkingv1.ServiceEntry{}, indexEntryHost, func(o client.Object) []string {
+			return o.(*networkingv1.ServiceEntry).Spec.Hosts
+		}},
+		{&networkingv1.ServiceEntry{}, indexEntryOwner, func(o client.Object) []string {
+			labels := o.GetLabels()
+			if labels[LabelManagedBy] != ManagedByValue || labels[LabelOwnerKind] == "" {
+				return nil
+			}
+			return []string{ownerKey(labels[LabelOwnerKind], labels[LabelOwnerName])}
+		}},
+	}
+	for _, ix := range indexes {
+		if err := indexer.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isManaged tells whether meshalias manages an entry.
+func isManaged(se *networkingv1.ServiceEntry) bool {
+	return se.Labels[LabelManagedBy] == ManagedByValue
+}

@@ -1,0 +1,121 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=meshalias.io,resources=namespacealiases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshalias.io,resources=namespacealiases/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=meshalias.io,resources=namespacealiases/finalizers,verbs=update
+
+// NamespaceAliasReconciler keeps, for each NamespaceAlias, one correct ServiceEntry per
+// selected Service x of its namespace, for the host x.<domain>.
+type NamespaceAliasReconciler struct {
+	client.Client
+	syncer aliasSyncer
+}
+
+// NewNamespaceAliasReconciler returns a reconciler that writes through c and records events
+// with recorder.
+func NewNamespaceAliasReconciler(c client.Client, recorder events.EventRecorder, clusterDomain string) *NamespaceAliasReconciler {
+	return &NamespaceAliasReconciler{Client: c, syncer: aliasSyncer{client: c, recorder: recorder, clusterDomain: clusterDomain}}
+}
+
+// Reconcile reads the alias and its Services, brings the entries to the desired state and
+// records the outcome in its status, which it writes only when it changed.
+func (r *NamespaceAliasReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	alias := &meshaliasv1.NamespaceAlias{}
+	if err := r.Get(ctx, req.NamespacedName, alias); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !alias.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := alias.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, alias.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return r.reconcile(ctx, alias)
+}
+
+func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshaliasv1.NamespaceAlias) (ctrl.Result, error) {
+	selector, err := serviceSelector(alias)
+	if err != nil {
+		outcome := Outcome{Reason: meshaliasv1.ReasonInvalidSpec, Message: fmt.Sprintf("spec.selector is not a valid label selector: %v", err), Stalled: true}
+		alias.Status.ObservedGeneration = alias.Generation
+		r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, outcome)
+		return ctrl.Result{}, reconcile.TerminalError(err)
+	}
+	var list corev1.ServiceList
+	if err := r.List(ctx, &list, client.InNamespace(alias.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return r.retry(alias, err)
+	}
+	services := make(map[string]*corev1.Service, len(list.Items))
+	for i := range list.Items {
+		services[list.Items[i].Name] = &list.Items[i]
+	}
+
+	plan, err := r.syncer.sync(ctx, alias, namespaceAliasIntent(alias, services), services)
+	if err != nil {
+		return r.retry(alias, err)
+	}
+
+	outcome := NamespaceAliasOutcome(plan.Results)
+	alias.Status.ObservedGeneration = alias.Generation
+	alias.Status.ServiceEntries = EntryNames(plan.Results)
+	alias.Status.Services = int32(len(alias.Status.ServiceEntries))
+	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, outcome)
+	return ctrl.Result{}, nil
+}
+
+func (r *NamespaceAliasReconciler) retry(alias *meshaliasv1.NamespaceAlias, err error) (ctrl.Result, error) {
+	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, RetryOutcome(err))
+	return ctrl.Result{}, err
+}
+
+// namespaceAliasIntent reduces a NamespaceAlias and its selected Services to the Intent both
+// kinds share: one target x.<domain> per Service x.
+func namespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string]*corev1.Service) Intent {
+	in := Intent{
+		Owner:    Owner{Kind: KindNamespaceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:    claimOf(KindNamespaceAlias, &alias.ObjectMeta),
+		ExportTo: alias.Spec.ExportTo,
+		TLSMode:  alias.Spec.TLSMode,
+	}
+	for _, name := range sortedKeys(services) {
+		in.Targets = append(in.Targets, Target{Host: name + "." + alias.Spec.Domain, ServiceName: name})
+	}
+	return in
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return sorted(keys)
+}
+
+// selects tells whether a NamespaceAlias selects a Service.
+func selects(alias *meshaliasv1.NamespaceAlias, svc *corev1.Service) bool {
+	selector, err := serviceSelector(alias)
+	return err == nil && selector.Matches(labels.Set(svc.Labels))
+}

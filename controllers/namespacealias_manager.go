@@ -1,0 +1,82 @@
+package controllers
+
+import (
+	"context"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// SetupWithManager registers the NamespaceAlias controller and its watches.
+func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&meshaliasv1.NamespaceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(entryChanged)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
+		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
+		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&meshaliasv1.ServiceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfServiceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(opts).
+		Named("namespacealias").
+		Complete(r)
+}
+
+// aliasesOfService wakes the NamespaceAliases of a Service's namespace. A namespace holds a
+// handful of them, so reading them all is cheap; which Services each selects is its own
+// reconcile's business, since a relabelled Service may have just left a selector.
+func (r *NamespaceAliasReconciler) aliasesOfService(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.namespaceAliases(ctx, client.InNamespace(o.GetNamespace()))
+}
+
+func (r *NamespaceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, h := range o.(*networkingv1.ServiceEntry).Spec.Hosts {
+		if _, domain, ok := parentDomain(h); ok {
+			reqs = append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: domain})...)
+		}
+	}
+	return reqs
+}
+
+func (r *NamespaceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, req := range r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: o.(*meshaliasv1.NamespaceAlias).Spec.Domain}) {
+		if req.Namespace != o.GetNamespace() || req.Name != o.GetName() {
+			reqs = append(reqs, req)
+		}
+	}
+	return reqs
+}
+
+func (r *NamespaceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
+		if _, domain, ok := parentDomain(h); ok {
+			reqs = append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: domain})...)
+		}
+	}
+	return reqs
+}
+
+func (r *NamespaceAliasReconciler) namespaceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list meshaliasv1.NamespaceAliasList
+	if err := r.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing NamespaceAliases for a watch event")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, a := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
+	}
+	return reqs
+}

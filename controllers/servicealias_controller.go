@@ -1,0 +1,111 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups=networking.istio.io,resources=serviceentries,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// ServiceAliasReconciler keeps one correct ServiceEntry per host of each ServiceAlias.
+type ServiceAliasReconciler struct {
+	client.Client
+	syncer aliasSyncer
+}
+
+// NewServiceAliasReconciler returns a reconciler that writes through c and records events
+// with recorder.
+func NewServiceAliasReconciler(c client.Client, recorder events.EventRecorder, clusterDomain string) *ServiceAliasReconciler {
+	return &ServiceAliasReconciler{Client: c, syncer: aliasSyncer{client: c, recorder: recorder, clusterDomain: clusterDomain}}
+}
+
+// Reconcile reads the alias, brings its entries to the desired state and records the outcome
+// in its status, which it writes only when it changed.
+func (r *ServiceAliasReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	alias := &meshaliasv1.ServiceAlias{}
+	if err := r.Get(ctx, req.NamespacedName, alias); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !alias.DeletionTimestamp.IsZero() {
+		// The entries go with the alias, through their ownerReferences.
+		return ctrl.Result{}, nil
+	}
+	before := alias.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, alias.Status) {
+			return
+		}
+		if err := r.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+	return r.reconcile(ctx, alias)
+}
+
+func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshaliasv1.ServiceAlias) (ctrl.Result, error) {
+	svc := &corev1.Service{}
+	services := map[string]*corev1.Service{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: alias.Namespace, Name: alias.Spec.Service.Name}, svc)
+	switch {
+	case err == nil:
+		services[svc.Name] = svc
+	case !apierrors.IsNotFound(err):
+		return r.retry(alias, err)
+	}
+
+	plan, err := r.syncer.sync(ctx, alias, serviceAliasIntent(alias), services)
+	if err != nil {
+		return r.retry(alias, err)
+	}
+
+	outcome := ServiceAliasOutcome(plan.Results)
+	alias.Status.ObservedGeneration = alias.Generation
+	alias.Status.ServiceEntries = EntryNames(plan.Results)
+	alias.Status.Addresses = nil
+	if len(plan.Entries) > 0 {
+		alias.Status.Addresses = plan.Entries[0].Spec.Addresses
+	}
+	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, outcome)
+	if outcome.Reason == meshaliasv1.ReasonInvalidSpec {
+		// No retry mends a spec; a change to the alias or its Service triggers a new pass.
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(outcome.Message))
+	}
+	return ctrl.Result{}, nil
+}
+
+// retry records a failed call to the API server and hands the error to the workqueue's backoff.
+func (r *ServiceAliasReconciler) retry(alias *meshaliasv1.ServiceAlias, err error) (ctrl.Result, error) {
+	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, RetryOutcome(err))
+	return ctrl.Result{}, err
+}
+
+// serviceAliasIntent reduces a ServiceAlias to the Intent both kinds share.
+func serviceAliasIntent(alias *meshaliasv1.ServiceAlias) Intent {
+	in := Intent{
+		Owner:    Owner{Kind: KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:    claimOf(KindServiceAlias, &alias.ObjectMeta),
+		Ports:    alias.Spec.Ports,
+		ExportTo: alias.Spec.ExportTo,
+		TLSMode:  alias.Spec.TLSMode,
+	}
+	for _, h := range alias.Spec.Hosts {
+		in.Targets = append(in.Targets, Target{Host: h, ServiceName: alias.Spec.Service.Name})
+	}
+	return in
+}

@@ -1,0 +1,76 @@
+package controllers
+
+import (
+	"context"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// SetupWithManager registers the ServiceAlias controller and its watches. Every watch maps
+// an event to aliases through a cache index.
+func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&meshaliasv1.ServiceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(entryChanged)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
+		// Another entry that declares one of our hosts: a conflict begins or ends.
+		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
+		// Rival aliases come and go: the younger one takes over, or steps back.
+		Watches(&meshaliasv1.ServiceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfServiceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WithOptions(opts).
+		Named("servicealias").
+		Complete(r)
+}
+
+func (r *ServiceAliasReconciler) aliasesOfService(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAliasService: o.GetName()})
+}
+
+func (r *ServiceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, h := range o.(*networkingv1.ServiceEntry).Spec.Hosts {
+		reqs = append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h})...)
+	}
+	return reqs
+}
+
+func (r *ServiceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o client.Object) []reconcile.Request {
+	var reqs []reconcile.Request
+	for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
+		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h}) {
+			if req.Namespace != o.GetNamespace() || req.Name != o.GetName() {
+				reqs = append(reqs, req)
+			}
+		}
+	}
+	return reqs
+}
+
+func (r *ServiceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasParentDomain: o.(*meshaliasv1.NamespaceAlias).Spec.Domain})
+}
+
+func (r *ServiceAliasReconciler) serviceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list meshaliasv1.ServiceAliasList
+	if err := r.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing ServiceAliases for a watch event")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, a := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
+	}
+	return reqs
+}

@@ -1,0 +1,73 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+)
+
+// aliasSyncer is the one path both kinds of alias take: gather facts, plan, apply, prune.
+type aliasSyncer struct {
+	client        client.Client
+	recorder      events.EventRecorder
+	clusterDomain string
+}
+
+// sync brings the entries of one alias to its plan, and returns the plan.
+func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, services map[string]*corev1.Service) (Plan, error) {
+	log := ctrl.LoggerFrom(ctx)
+	facts, err := gatherer{reader: s.client}.facts(ctx, in, services)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan := MakePlan(in, facts, s.clusterDomain)
+
+	owned := map[string]*networkingv1.ServiceEntry{}
+	for _, se := range facts.Owned {
+		owned[se.Name] = se
+	}
+	var errs []error
+	for _, se := range plan.Entries {
+		wrote, err := entryWriter{client: s.client}.apply(ctx, owned[se.Name], se)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if wrote {
+			log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
+			s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied ServiceEntry %s for host %s", se.Name, se.Spec.Hosts[0])
+		}
+	}
+	for _, se := range plan.Prune {
+		if err := (entryWriter{client: s.client}).prune(ctx, se); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("Deleted ServiceEntry", "ServiceEntry", klog.KObj(se), "hosts", se.Spec.Hosts)
+		s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Pruned", "Delete", "Deleted ServiceEntry %s: the alias no longer serves %v", se.Name, se.Spec.Hosts)
+	}
+	return plan, errors.Join(errs...)
+}
+
+// report writes an outcome into an alias's conditions, and raises a Warning event, with the
+// condition's reason, when the alias turns unready or the reason for it changes. Repeating the
+// event on every pass would only bury the first one.
+func (s aliasSyncer) report(alias runtime.Object, conditions *[]metav1.Condition, generation int64, o Outcome) {
+	prev := meta.FindStatusCondition(*conditions, meshaliasv1.ConditionReady)
+	changed := prev == nil || prev.Reason != o.Reason || prev.Message != o.Message
+	SetConditions(conditions, generation, o)
+	if !o.Ready && changed {
+		s.recorder.Eventf(alias, nil, corev1.EventTypeWarning, o.Reason, "Reconcile", "%s", o.Message)
+	}
+}

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,7 +127,9 @@ func clusterIPs(svc *corev1.Service) []string {
 	}
 	var out []string
 	for _, ip := range ips {
-		if ip != "" && ip != corev1.ClusterIPNone {
+		// "None" marks a headless Service; anything else that is not an IP is not an address
+		// a sidecar could bind a listener to.
+		if net.ParseIP(ip) != nil {
 			out = append(out, ip)
 		}
 	}
@@ -140,7 +143,7 @@ func entryPorts(svc *corev1.Service, wanted []int32) ([]*networkingapi.ServicePo
 	var have []string
 	seen := map[int32]bool{}
 	for _, p := range svc.Spec.Ports {
-		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP || p.Port < 1 || p.Port > 65535 {
 			continue
 		}
 		if seen[p.Port] {

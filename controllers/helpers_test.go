@@ -96,3 +96,5 @@ func conditionIs(conds []metav1.Condition, generation, observed int64, status me
 	}
 	return nil
 }
+
+func clientInNamespace(ns string) client.ListOption { return client.InNamespace(ns) }

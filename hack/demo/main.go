@@ -1,0 +1,270 @@
+// Command demo plays the incident's story on an embedded control plane: a Service traefik,
+// the legacy address-less ServiceEntry that hijacked all outbound HTTPS, and the aliases that
+// replace it. With --once it prints what happened and exits 0 when the story came out right.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/localcluster"
+)
+
+const ns = "abc"
+
+func main() {
+	once := flag.Bool("once", false, "Play the story once, print it, and exit: 0 when it came out right.")
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	if err := run(*once); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func run(once bool) error {
+	wd, _ := os.Getwd()
+	root, err := localcluster.RepoRoot(wd)
+	if err != nil {
+		return err
+	}
+	step("Starting etcd, kube-apiserver and kube-controller-manager (garbage collector)")
+	logFile, err := os.CreateTemp("", "meshalias-demo-control-plane-*.log")
+	if err != nil {
+		return err
+	}
+	cluster, err := localcluster.Start(localcluster.Options{RepoRoot: root, ControllerManager: true, Log: logFile})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Stopping the control plane")
+		_ = cluster.Stop()
+	}()
+	step("Installed meshalias's CRDs and Istio's (from the istio.io/api module)")
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = networkingv1.AddToScheme(scheme)
+	_ = meshaliasv1.AddToScheme(scheme)
+	c, err := client.New(cluster.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	step("Starting the meshalias operator")
+	managerDone, err := startOperator(ctx, cluster, scheme)
+	if err != nil {
+		return err
+	}
+
+	if err := playStory(ctx, c); err != nil {
+		return err
+	}
+	verdict := judge(ctx, c)
+	show(ctx, c)
+
+	kubectl := filepath.Join(cluster.BinDir, "kubectl")
+	fmt.Printf("\nPoint the built kubectl at this control plane:\n  export KUBECONFIG=%s\n  %s get servicealiases,namespacealiases,serviceentries -A\n", cluster.Kubeconfig, kubectl)
+	if once {
+		stop()
+		<-managerDone
+		if verdict != nil {
+			return verdict
+		}
+		step("The story came out right")
+		return nil
+	}
+	if verdict != nil {
+		fmt.Println("\nThe story did not come out right:", verdict)
+	}
+	step("meshalias keeps reconciling: edit or delete an entry and watch it come back. Ctrl-C stops everything.")
+	<-ctx.Done()
+	<-managerDone
+	return verdict
+}
+
+// startOperator runs meshalias in this process, with the options cmd/manager uses.
+func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) (<-chan struct{}, error) {
+	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+		Scheme:  scheme,
+		Cache:   controllers.CacheOptions(),
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := controllers.Setup(ctx, mgr, controllers.Config{ClusterDomain: "cluster.local", MaxConcurrentReconciles: 2}); err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "operator:", err)
+		}
+	}()
+	return done, nil
+}
+
+func playStory(ctx context.Context, c client.Client) error {
+	step("Namespace abc, with Services traefik (443) and service-api (8080)")
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik", Labels: map[string]string{"app": "traefik"}},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "traefik"}, Ports: []corev1.ServicePort{{Name: "https", Port: 443}}},
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "service-api", Labels: map[string]string{"app": "service-api"}},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "service-api"}, Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+		},
+	}
+	step("The legacy dns-controller's ServiceEntry traefik-cutom-name: TCP 443 and no addresses")
+	objs = append(objs, legacyEntry())
+	step("ServiceAlias traefik: traefik also answers as traefik.custom-name")
+	objs = append(objs, &meshaliasv1.ServiceAlias{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik"},
+		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "traefik"}, Hosts: []string{"traefik.custom-name"}},
+	})
+	step("NamespaceAlias hello: every Service x of abc also answers as x.hello")
+	objs = append(objs, &meshaliasv1.NamespaceAlias{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"},
+		Spec:       meshaliasv1.NamespaceAliasSpec{Domain: "hello"},
+	})
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %s: %w", o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// legacyEntry is the entry the old dns-controller wrote: with no addresses, Istio gives it the
+// listener 0.0.0.0:443, and every sidecar's outbound HTTPS lands on traefik.
+func legacyEntry() *networkingv1.ServiceEntry {
+	return &networkingv1.ServiceEntry{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik-cutom-name"},
+		Spec: networkingapi.ServiceEntry{
+			Hosts:      []string{"traefik.cutom-name"},
+			Location:   networkingapi.ServiceEntry_MESH_INTERNAL,
+			Resolution: networkingapi.ServiceEntry_DNS,
+			Ports:      []*networkingapi.ServicePort{{Name: "https-443", Number: 443, Protocol: "TCP"}},
+		},
+	}
+}
+
+// judge waits for the aliases to settle and checks what a person would check.
+func judge(ctx context.Context, c client.Client) error {
+	step("Waiting for the aliases to be Ready")
+	deadline := time.Now().Add(60 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = check(ctx, c); last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return last
+}
+
+func check(ctx context.Context, c client.Client) error {
+	sa := &meshaliasv1.ServiceAlias{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik"}, sa); err != nil {
+		return err
+	}
+	if !meta.IsStatusConditionTrue(sa.Status.Conditions, meshaliasv1.ConditionReady) || sa.Status.ObservedGeneration != sa.Generation {
+		return errors.New("ServiceAlias abc/traefik is not Ready")
+	}
+	na := &meshaliasv1.NamespaceAlias{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hello"}, na); err != nil {
+		return err
+	}
+	if !meta.IsStatusConditionTrue(na.Status.Conditions, meshaliasv1.ConditionReady) || na.Status.Services != 2 {
+		return errors.New("NamespaceAlias abc/hello is not Ready with 2 Services")
+	}
+	traefik := &corev1.Service{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik"}, traefik); err != nil {
+		return err
+	}
+	for _, host := range []string{"traefik.custom-name", "traefik.hello"} {
+		se := &networkingv1.ServiceEntry{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: controllers.EntryName(host)}, se); err != nil {
+			return fmt.Errorf("the entry for %s: %w", host, err)
+		}
+		if !slices.Equal(se.Spec.Addresses, traefik.Spec.ClusterIPs) {
+			return fmt.Errorf("the entry for %s has addresses %v, want traefik's ClusterIP %v", host, se.Spec.Addresses, traefik.Spec.ClusterIPs)
+		}
+	}
+	legacy := &networkingv1.ServiceEntry{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik-cutom-name"}, legacy); err != nil {
+		return fmt.Errorf("the legacy entry, which meshalias must leave alone: %w", err)
+	}
+	return nil
+}
+
+// show prints the entries and the aliases' status, as kubectl -o yaml would.
+func show(ctx context.Context, c client.Client) {
+	var entries networkingv1.ServiceEntryList
+	if err := c.List(ctx, &entries, client.InNamespace(ns), client.MatchingLabels{controllers.LabelManagedBy: controllers.ManagedByValue}); err == nil {
+		step(fmt.Sprintf("The ServiceEntries meshalias keeps (%d)", len(entries.Items)))
+		for _, se := range entries.Items {
+			se.ManagedFields = nil
+			printYAML(se)
+		}
+	}
+	sa := &meshaliasv1.ServiceAlias{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik"}, sa); err == nil {
+		step("ServiceAlias abc/traefik, status")
+		printYAML(sa.Status)
+	}
+	na := &meshaliasv1.NamespaceAlias{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hello"}, na); err == nil {
+		step("NamespaceAlias abc/hello, status")
+		printYAML(na.Status)
+	}
+}
+
+func printYAML(v any) {
+	out, err := yaml.Marshal(v)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("---")
+	fmt.Print(string(out))
+}
+
+func step(msg string) {
+	fmt.Printf("\n==> %s\n", msg)
+}

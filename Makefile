@@ -33,7 +33,7 @@ control-plane: ## Build etcd, kube-apiserver, kube-controller-manager and kubect
 generate: ## Regenerate deepcopy, CRDs and RBAC from the markers.
 	go tool controller-gen object paths=./api/...
 	go tool controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	go tool controller-gen rbac:roleName=meshalias-manager paths=./controllers/... paths=./internal/... output:rbac:artifacts:config=config/rbac
+	go tool controller-gen rbac:roleName=manager paths=./controllers/... paths=./internal/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if the tree changed; vet and check formatting.
@@ -57,6 +57,34 @@ run: ## Run the operator against the current kubeconfig.
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+##@ Deployment
+
+KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
+
+.PHONY: install-manifest
+install-manifest: ## Render config/default into dist/install.yaml, the release artifact.
+	@mkdir -p dist
+	go run ./hack/render config/default > dist/install.yaml
+	@echo "wrote dist/install.yaml"
+
+.PHONY: deploy
+deploy: ## Apply the rendered config/default to the current kubeconfig's cluster.
+	go run ./hack/render config/default | $(KUBECTL) apply --server-side --field-manager=meshalias-install -f -
+
+.PHONY: undeploy
+undeploy: ## Delete what deploy applied. Aliases go with their CRDs, and entries with their aliases.
+	go run ./hack/render config/default | $(KUBECTL) delete --ignore-not-found -f -
+
+##@ Beyond make test
+
+.PHONY: e2e
+e2e: control-plane build ## Run only the e2e module: the built operator under its own RBAC, judged by Istio's pilot.
+	cd e2e && go test -count=1 -v -timeout 45m ./...
+
+.PHONY: bench
+bench: control-plane ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
+	go run ./hack/bench
 
 .PHONY: help
 help:

@@ -18,15 +18,18 @@ import (
 // gatherer reads, from the cache, the Facts that bear on an Intent.
 type gatherer struct {
 	reader client.Reader
+	// adopt selects the unmanaged entries that may be taken over; nil takes none.
+	adopt labels.Selector
 }
 
 // facts fills everything but Services, which each kind of alias reads its own way.
 func (g gatherer) facts(ctx context.Context, in Intent, services map[string]*corev1.Service) (Facts, error) {
 	f := Facts{
-		Services: services,
-		Rivals:   map[string][]Claim{},
-		Foreign:  map[string][]string{},
-		Occupied: map[string]bool{},
+		Services:  services,
+		Rivals:    map[string][]Claim{},
+		Foreign:   map[string][]string{},
+		Occupied:  map[string]bool{},
+		Adoptable: map[string]*networkingv1.ServiceEntry{},
 	}
 
 	var owned networkingv1.ServiceEntryList
@@ -53,7 +56,11 @@ func (g gatherer) facts(ctx context.Context, in Intent, services map[string]*cor
 			return f, fmt.Errorf("listing ServiceEntries for host %s: %w", t.Host, err)
 		}
 		for _, se := range declaring.Items {
-			if !isManaged(se) {
+			switch {
+			case isManaged(se):
+			case g.adoptable(se, in.Owner.Namespace) && f.Adoptable[t.Host] == nil:
+				f.Adoptable[t.Host] = se
+			default:
 				f.Foreign[t.Host] = append(f.Foreign[t.Host], se.Namespace+"/"+se.Name)
 			}
 		}
@@ -69,6 +76,12 @@ func (g gatherer) facts(ctx context.Context, in Intent, services map[string]*cor
 		}
 	}
 	return f, nil
+}
+
+// adoptable tells whether an unmanaged entry may be taken over in place: the selector matches
+// it, and it lives in the alias's namespace, since an owner reference cannot cross namespaces.
+func (g gatherer) adoptable(se *networkingv1.ServiceEntry, namespace string) bool {
+	return g.adopt != nil && !g.adopt.Empty() && se.Namespace == namespace && g.adopt.Matches(labels.Set(se.Labels))
 }
 
 // rivals returns every alias, of either kind, that claims a host.

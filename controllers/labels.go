@@ -12,6 +12,9 @@ const (
 	// LabelOwnerName is the name of the alias that owns the entry, in the entry's namespace.
 	LabelOwnerName = "meshalias.io/owner-name"
 
+	// LabelAdopted marks an entry that meshalias took over from another controller, in place.
+	LabelAdopted = "meshalias.io/adopted"
+
 	// FieldManager is the one server-side apply field manager meshalias writes with.
 	FieldManager = "meshalias"
 

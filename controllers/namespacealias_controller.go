@@ -30,8 +30,8 @@ type NamespaceAliasReconciler struct {
 
 // NewNamespaceAliasReconciler returns a reconciler that writes through c and records events
 // with recorder.
-func NewNamespaceAliasReconciler(c client.Client, recorder events.EventRecorder, clusterDomain string) *NamespaceAliasReconciler {
-	return &NamespaceAliasReconciler{Client: c, syncer: aliasSyncer{client: c, recorder: recorder, clusterDomain: clusterDomain}}
+func NewNamespaceAliasReconciler(c client.Client, recorder events.EventRecorder, cfg Config) *NamespaceAliasReconciler {
+	return &NamespaceAliasReconciler{Client: c, syncer: newAliasSyncer(c, recorder, cfg)}
 }
 
 // Reconcile reads the alias and its Services, brings the entries to the desired state and
@@ -81,6 +81,7 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 	outcome := NamespaceAliasOutcome(plan.Results)
 	alias.Status.ObservedGeneration = alias.Generation
 	alias.Status.ServiceEntries = EntryNames(plan.Results)
+	alias.Status.Adopted = AdoptedNames(plan.Results)
 	alias.Status.Services = int32(len(alias.Status.ServiceEntries))
 	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, outcome)
 	return ctrl.Result{}, nil

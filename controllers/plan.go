@@ -41,13 +41,18 @@ type Facts struct {
 	// Occupied names the entry names, in the owner's namespace, that an entry meshalias does
 	// not manage already uses.
 	Occupied map[string]bool
+	// Adoptable holds, per host, an unmanaged entry in the owner's namespace that the
+	// adoption selector matches: it is taken over in place instead of being a conflict.
+	Adoptable map[string]*networkingv1.ServiceEntry
 }
 
 // HostResult is what became of one target.
 type HostResult struct {
 	Target
 	// Entry is the name of the entry that serves the host, when there is one.
-	Entry   string
+	Entry string
+	// Adopted is set when Entry was taken over from another controller.
+	Adopted bool
 	Problem *Problem
 }
 
@@ -75,10 +80,15 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 	for _, t := range in.Targets {
 		result := HostResult{Target: t}
 		name, owned := ownedByHost[t.Host]
-		if !owned {
+		adopt := facts.Adoptable[t.Host]
+		switch {
+		case owned:
+		case adopt != nil:
+			name = adopt.Name
+		default:
 			name = EntryName(t.Host)
 		}
-		result.Problem = hostProblem(in, facts, t, name, owned, clusterDomain)
+		result.Problem = hostProblem(in, facts, t, name, owned || adopt != nil, clusterDomain)
 		if result.Problem == nil {
 			se, problem := BuildServiceEntry(EntryRequest{
 				Owner:         in.Owner,
@@ -95,6 +105,10 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 				result.Problem = problem
 			} else if !keep[se.Name] {
 				keep[se.Name] = true
+				// An entry under a name of its own was taken over: keep saying so.
+				if result.Adopted = se.Name != EntryName(t.Host); result.Adopted {
+					se.Labels[LabelAdopted] = "true"
+				}
 				plan.Entries = append(plan.Entries, se)
 				result.Entry = se.Name
 			}
@@ -111,7 +125,7 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 }
 
 // hostProblem says why a host cannot be served by this alias, whatever the Service is like.
-func hostProblem(in Intent, facts Facts, t Target, name string, owned bool, clusterDomain string) *Problem {
+func hostProblem(in Intent, facts Facts, t Target, name string, ours bool, clusterDomain string) *Problem {
 	if err := validateHost(t.Host, clusterDomain); err != nil {
 		return &Problem{Reason: meshaliasv1.ReasonInvalidSpec, Message: err.Error()}
 	}
@@ -121,7 +135,7 @@ func hostProblem(in Intent, facts Facts, t Target, name string, owned bool, clus
 	if foreign := facts.Foreign[t.Host]; len(foreign) > 0 {
 		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("host %s is declared by ServiceEntry %s, which meshalias does not manage", t.Host, strings.Join(sorted(foreign), ", "))}
 	}
-	if !owned && facts.Occupied[name] {
+	if !ours && facts.Occupied[name] {
 		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("ServiceEntry %s/%s exists and meshalias does not manage it", in.Owner.Namespace, name)}
 	}
 	return nil

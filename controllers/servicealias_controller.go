@@ -31,8 +31,8 @@ type ServiceAliasReconciler struct {
 
 // NewServiceAliasReconciler returns a reconciler that writes through c and records events
 // with recorder.
-func NewServiceAliasReconciler(c client.Client, recorder events.EventRecorder, clusterDomain string) *ServiceAliasReconciler {
-	return &ServiceAliasReconciler{Client: c, syncer: aliasSyncer{client: c, recorder: recorder, clusterDomain: clusterDomain}}
+func NewServiceAliasReconciler(c client.Client, recorder events.EventRecorder, cfg Config) *ServiceAliasReconciler {
+	return &ServiceAliasReconciler{Client: c, syncer: newAliasSyncer(c, recorder, cfg)}
 }
 
 // Reconcile reads the alias, brings its entries to the desired state and records the outcome
@@ -77,6 +77,7 @@ func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshalias
 	outcome := ServiceAliasOutcome(plan.Results)
 	alias.Status.ObservedGeneration = alias.Generation
 	alias.Status.ServiceEntries = EntryNames(plan.Results)
+	alias.Status.Adopted = AdoptedNames(plan.Results)
 	alias.Status.Addresses = nil
 	if len(plan.Entries) > 0 {
 		alias.Status.Addresses = plan.Entries[0].Spec.Addresses

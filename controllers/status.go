@@ -95,6 +95,18 @@ func EntryNames(results []HostResult) []string {
 	return slices.Compact(names)
 }
 
+// AdoptedNames lists, sorted, the entries that were taken over from another controller.
+func AdoptedNames(results []HostResult) []string {
+	var names []string
+	for _, r := range results {
+		if r.Adopted {
+			names = append(names, r.Entry)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
 func problemsOf(results []HostResult, skipUnservable bool) []HostResult {
 	var out []HostResult
 	for _, r := range results {

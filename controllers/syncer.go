@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -22,29 +23,41 @@ type aliasSyncer struct {
 	client        client.Client
 	recorder      events.EventRecorder
 	clusterDomain string
+	adopt         labels.Selector
+}
+
+func newAliasSyncer(c client.Client, recorder events.EventRecorder, cfg Config) aliasSyncer {
+	return aliasSyncer{client: c, recorder: recorder, clusterDomain: cfg.ClusterDomain, adopt: cfg.AdoptSelector}
 }
 
 // sync brings the entries of one alias to its plan, and returns the plan.
 func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, services map[string]*corev1.Service) (Plan, error) {
 	log := ctrl.LoggerFrom(ctx)
-	facts, err := gatherer{reader: s.client}.facts(ctx, in, services)
+	facts, err := gatherer{reader: s.client, adopt: s.adopt}.facts(ctx, in, services)
 	if err != nil {
 		return Plan{}, err
 	}
 	plan := MakePlan(in, facts, s.clusterDomain)
 
-	owned := map[string]*networkingv1.ServiceEntry{}
+	current := map[string]*networkingv1.ServiceEntry{}
 	for _, se := range facts.Owned {
-		owned[se.Name] = se
+		current[se.Name] = se
+	}
+	for _, se := range facts.Adoptable {
+		current[se.Name] = se
 	}
 	var errs []error
 	for _, se := range plan.Entries {
-		wrote, err := entryWriter{client: s.client}.apply(ctx, owned[se.Name], se)
+		existing := current[se.Name]
+		wrote, err := entryWriter{client: s.client}.apply(ctx, existing, se)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if wrote {
+		if wrote && existing != nil && !isManaged(existing) {
+			log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
+			s.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
+		} else if wrote {
 			log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 			s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied ServiceEntry %s for host %s", se.Name, se.Spec.Hosts[0])
 		}

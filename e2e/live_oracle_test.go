@@ -21,7 +21,8 @@ import (
 // The path every end-to-end check takes: objects as a real apiserver stores them (ClusterIP
 // allocated by the apiserver, ServiceEntry admitted by Istio's CRD schema) are read back and
 // judged by Istio's pilot. The ServiceEntry is written here by hand in the shape meshalias
-// writes; the operator's own tests replace that step.
+// writes; the operator's own tests replace that step. The alias host lands on the Service's own
+// cluster because the entry shares the Service's IP:port (see the pilot package's alias test).
 func TestLiveObjectsFeedThePilotOracle(t *testing.T) {
 	ctx := context.Background()
 	_, c := controlplane.Start(t)
@@ -42,7 +43,7 @@ func TestLiveObjectsFeedThePilotOracle(t *testing.T) {
 	t.Logf("Service abc/traefik got ClusterIP %s", ip)
 
 	entry := &unstructured.Unstructured{}
-	must(t, yaml.Unmarshal([]byte(`
+	must(t, entry.UnmarshalJSON(yamlToJSON(t, `
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata:
@@ -56,7 +57,7 @@ spec:
   resolution: DNS
   ports: [{name: https-443, number: 443, protocol: HTTPS}]
   endpoints: [{address: traefik.abc.svc.cluster.local, labels: {security.istio.io/tlsMode: istio}}]
-`), &entry.Object))
+`)))
 	must(t, c.Create(ctx, entry))
 
 	services := list(t, c, "v1", "ServiceList", "abc")
@@ -75,7 +76,7 @@ spec:
 		want string
 	}{
 		{simulation.Call{Address: "220.181.38.148", Port: 443, Protocol: simulation.TCP, TLS: simulation.TLS, Sni: "baidu.com"}, "PassthroughCluster"},
-		{simulation.Call{Address: ip, Port: 443, Protocol: simulation.TCP, TLS: simulation.TLS, Sni: "traefik.custom-name"}, "outbound|443||traefik.custom-name"},
+		{simulation.Call{Address: ip, Port: 443, Protocol: simulation.TCP, TLS: simulation.TLS, Sni: "traefik.custom-name"}, "outbound|443||traefik.abc.svc.cluster.local"},
 	} {
 		got := sidecar.Call(tc.call)
 		t.Logf("%s:443 sni %q -> cluster %q", tc.call.Address, tc.call.Sni, got.ClusterMatched)
@@ -96,6 +97,15 @@ func list(t *testing.T, c client.Client, apiVersion, listKind, namespace string)
 		objs = append(objs, &l.Items[i])
 	}
 	return objs
+}
+
+// yamlToJSON converts YAML for Unstructured.UnmarshalJSON, which keeps integers as int64 (a
+// plain map unmarshal would turn them into float64, which apimachinery's accessors reject).
+func yamlToJSON(t *testing.T, doc string) []byte {
+	t.Helper()
+	b, err := yaml.YAMLToJSON([]byte(doc))
+	must(t, err)
+	return b
 }
 
 func must(t *testing.T, err error) {

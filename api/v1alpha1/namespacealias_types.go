@@ -55,6 +55,11 @@ type NamespaceAliasStatus struct {
 	// ServiceEntries are the names of the ServiceEntries this alias owns, in its namespace.
 	// +optional
 	ServiceEntries []string `json:"serviceEntries,omitempty"`
+
+	// Adopted are the ServiceEntries, among ServiceEntries, that meshalias took over in place
+	// from another controller (see the operator's --adopt-selector).
+	// +optional
+	Adopted []string `json:"adopted,omitempty"`
 }
 
 // NamespaceAlias makes every selected Service x of its namespace also answer as x.<domain>,

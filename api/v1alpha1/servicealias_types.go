@@ -75,6 +75,11 @@ type ServiceAliasStatus struct {
 	// ServiceEntries are the names of the ServiceEntries this alias owns, in its namespace.
 	// +optional
 	ServiceEntries []string `json:"serviceEntries,omitempty"`
+
+	// Adopted are the ServiceEntries, among ServiceEntries, that meshalias took over in place
+	// from another controller (see the operator's --adopt-selector).
+	// +optional
+	Adopted []string `json:"adopted,omitempty"`
 }
 
 // ServiceAlias gives a Service extra mesh hosts, each served by a ServiceEntry that always

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -38,11 +39,21 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too. Off by default: HTTP/2 Rapid Reset and Stream Cancellation.")
 	flag.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used in the endpoint names <service>.<namespace>.svc.<domain>.")
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per controller.")
+	var adoptSelector string
+	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if adoptSelector != "" {
+		selector, err := labels.Parse(adoptSelector)
+		if err != nil {
+			log.Error(err, "Parsing --adopt-selector")
+			os.Exit(1)
+		}
+		cfg.AdoptSelector = selector
+	}
 
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, meshaliasv1.AddToScheme} {
@@ -89,7 +100,7 @@ func main() {
 		log.Error(err, "Adding the readiness check")
 		os.Exit(1)
 	}
-	log.Info("Starting meshalias", "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect)
+	log.Info("Starting meshalias", "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect, "adoptSelector", adoptSelector)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Running the manager")
 		os.Exit(1)

@@ -21,8 +21,14 @@ metadata: {name: traefik, namespace: abc, generation: 2}
 spec: {service: {name: traefik}, hosts: [traefik.custom-name]}
 status:
 ` + statusYAML
+	// Through JSON and UnmarshalJSON so that generation stays an int64, as it is when read
+	// from an apiserver; kstatus rejects the float64 a plain map unmarshal would give.
+	b, err := yaml.YAMLToJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
 	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+	if err := u.UnmarshalJSON(b); err != nil {
 		t.Fatal(err)
 	}
 	return u

@@ -7,7 +7,8 @@ import (
 // Under STRICT PeerAuthentication the backend only accepts Istio mutual TLS, so the alias's
 // cluster must originate it towards the endpoint; the endpoint's tlsMode label is what Istio's
 // auto mTLS keys on. With tlsMode disabled (a backend outside the mesh) it must send the
-// application's bytes as they are.
+// application's bytes as they are. The alias's own cluster is what carries the alias host
+// wherever it wins the route (HTTP Host matching, or no Kubernetes Service on the same IP:port).
 func TestAliasEntryMutualTLS(t *testing.T) {
 	const cluster = "outbound|443||traefik.custom-name"
 	cases := []struct {

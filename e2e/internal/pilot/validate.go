@@ -12,8 +12,9 @@ import (
 // ValidateConfig parses Istio config YAML the way the fake istiod does and runs Istio's own
 // ServiceEntry validation on every ServiceEntry in it. The CRDs accept far more than istiod
 // does (a wildcard host with DNS resolution, for one), so passing the apiserver proves little;
-// this is the check istiod's webhook would make. Warnings count as failures: an entry that
-// istiod warns about is not one meshalias should write. A document of a kind Istio does not
+// this is the check istiod's webhook would make. Parsing already rejects invalid config but
+// drops warnings; the explicit call below keeps them, and warnings count as failures: an entry
+// that istiod warns about is not one meshalias should write. A document of a kind Istio does not
 // know is an error too, because the fake istiod would silently drop it.
 func ValidateConfig(config string) error {
 	cfgs, unknown, err := crd.ParseInputs(config)

@@ -1,7 +1,6 @@
 package render_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,49 +10,27 @@ import (
 	"github.com/meshalias/meshalias/e2e/internal/render"
 )
 
-// The repo's config/ has no kustomization of its own yet, so this renders the generated CRDs
-// and RBAC through a kustomization written in memory, with a namespace transform, to prove the
-// pipeline end to end: kustomize must keep the cluster-scoped CRDs untouched and namespace the
-// rest.
-func TestKustomizeRendersConfig(t *testing.T) {
-	fs := filesys.MakeFsInMemory()
-	var resources []string
-	for _, sub := range []string{"crd/bases", "rbac"} {
-		files, err := filepath.Glob(filepath.Join(controlplane.RepoRoot(), "config", sub, "*.yaml"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("no YAML in config/%s: %v", sub, err)
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := "/config/" + sub + "/" + filepath.Base(f)
-			if err := fs.WriteFile(name, b); err != nil {
-				t.Fatal(err)
-			}
-			resources = append(resources, sub+"/"+filepath.Base(f))
-		}
-	}
-	k := "namespace: meshalias-system\nresources:\n"
-	for _, r := range resources {
-		k += "- " + r + "\n"
-	}
-	if err := fs.WriteFile("/config/kustomization.yaml", []byte(k)); err != nil {
-		t.Fatal(err)
-	}
-
-	objs, err := render.Kustomize(fs, "/config")
+// The install users apply (config/default) must render, ship both CRDs cluster-scoped, and put
+// every namespaced object in the operator's namespace; the end-to-end tests install from it.
+func TestKustomizeRendersDefaultInstall(t *testing.T) {
+	objs, err := render.Kustomize(filesys.MakeFsOnDisk(), filepath.Join(controlplane.RepoRoot(), "config", "default"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	crds := map[string]bool{}
 	for _, o := range objs {
 		t.Logf("%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
-		if o.GetKind() == "CustomResourceDefinition" {
-			crds[o.GetName()] = true
+		switch o.GetKind() {
+		case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace":
+			if o.GetKind() == "CustomResourceDefinition" {
+				crds[o.GetName()] = true
+			}
 			if o.GetNamespace() != "" {
-				t.Errorf("CRD %s got namespace %q", o.GetName(), o.GetNamespace())
+				t.Errorf("cluster-scoped %s %s got namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+			}
+		default:
+			if o.GetNamespace() != "meshalias-system" {
+				t.Errorf("%s %s is in namespace %q, want meshalias-system", o.GetKind(), o.GetName(), o.GetNamespace())
 			}
 		}
 	}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/audit"
+	"github.com/meshalias/meshalias/internal/localcluster"
+)
+
+var (
+	cluster *localcluster.Cluster
+	k8s     client.Client
+)
+
+// The plugin runs against a real API server, as `kubectl meshalias` would.
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		wd, _ := os.Getwd()
+		root, err := localcluster.RepoRoot(wd)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if cluster, err = localcluster.Start(localcluster.Options{RepoRoot: root}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer cluster.Stop()
+		scheme := runtime.NewScheme()
+		_ = clientgoscheme.AddToScheme(scheme)
+		_ = networkingv1.AddToScheme(scheme)
+		_ = meshaliasv1.AddToScheme(scheme)
+		if k8s, err = client.New(cluster.Config, client.Options{Scheme: scheme}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+func plugin(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"--kubeconfig", cluster.Kubeconfig}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func namespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "p-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+func entry(ns, name, host, protocol string, mutate func(*networkingapi.ServiceEntry)) *networkingv1.ServiceEntry {
+	se := &networkingv1.ServiceEntry{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: networkingapi.ServiceEntry{
+			Hosts: []string{host}, Location: networkingapi.ServiceEntry_MESH_INTERNAL, Resolution: networkingapi.ServiceEntry_DNS,
+			Ports: []*networkingapi.ServicePort{{Name: "p-443", Number: 443, Protocol: protocol}},
+		},
+	}
+	if mutate != nil {
+		mutate(&se.Spec)
+	}
+	return se
+}
+
+func TestAudit(t *testing.T) {
+	ns := namespace(t)
+	code, out, _ := plugin(t, "audit", "-n", ns)
+	if code != 0 || !strings.Contains(out, "No unsafe ServiceEntries") {
+		t.Fatalf("an empty namespace: exit %d, output %q", code, out)
+	}
+
+	ctx := context.Background()
+	for _, se := range []*networkingv1.ServiceEntry{
+		entry(ns, "traefik-cutom-name", "traefik.cutom-name", "TCP", nil),
+		entry(ns, "mongo-legacy", "mongo.legacy", "", func(s *networkingapi.ServiceEntry) { s.ExportTo = []string{"."} }),
+		entry(ns, "safe", "safe.alias", "TCP", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.9"} }),
+		entry(ns, "sni", "sni.alias", "TLS", nil),
+	} {
+		if err := k8s.Create(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	code, out, _ = plugin(t, "audit", "-n", ns, "-o", "json")
+	if code != exitFindings {
+		t.Errorf("exit %d with findings, want %d", code, exitFindings)
+	}
+	var findings []audit.Finding
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("-o json is not a JSON array of findings: %v\n%s", err, out)
+	}
+	if len(findings) != 2 {
+		t.Fatalf("findings %+v, want the two address-less TCP entries", findings)
+	}
+	byName := map[string]audit.Finding{}
+	for _, f := range findings {
+		byName[f.Name] = f
+	}
+	if f := byName["traefik-cutom-name"]; f.Namespace != ns || f.Severity != audit.SeverityCritical || strings.Join(f.AffectedNamespaces, ",") != "*" || strings.Join(f.Ports, ",") != "443/TCP" {
+		t.Errorf("traefik finding %+v", f)
+	}
+	if f := byName["mongo-legacy"]; strings.Join(f.AffectedNamespaces, ",") != ns || !strings.Contains(byName["traefik-cutom-name"].Message, "pods disagree") {
+		t.Errorf("mongo finding %+v; traefik message %q", f, byName["traefik-cutom-name"].Message)
+	}
+
+	code, out, _ = plugin(t, "audit", "-A", "-o", "yaml")
+	var fromYAML []map[string]any
+	if err := yaml.Unmarshal([]byte(out), &fromYAML); err != nil || code != exitFindings || len(fromYAML) < 2 {
+		t.Errorf("-A -o yaml: exit %d, %d findings, %v", code, len(fromYAML), err)
+	}
+	for _, key := range []string{"namespace", "name", "ports", "severity", "affectedNamespaces", "message"} {
+		if _, ok := fromYAML[0][key]; !ok {
+			t.Errorf("a finding lacks %q: %v", key, fromYAML[0])
+		}
+	}
+
+	code, out, _ = plugin(t, "audit", "-n", ns)
+	if code != exitFindings || !strings.Contains(out, "SEVERITY") || !strings.Contains(out, "traefik-cutom-name") {
+		t.Errorf("table: exit %d\n%s", code, out)
+	}
+
+	if code, _, errOut := plugin(t, "audit", "-o", "xml"); code != exitError || !strings.Contains(errOut, "unknown output format") {
+		t.Errorf("a bad -o: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := plugin(t, "--context", "nowhere", "audit"); code != exitError || errOut == "" {
+		t.Errorf("a missing context: exit %d, %q", code, errOut)
+	}
+}
+
+func TestMigrate(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	for _, o := range []client.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 443}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "service-api"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
+		entry(ns, "traefik-cutom-name", "traefik.cutom-name", "TCP", func(s *networkingapi.ServiceEntry) {
+			s.Endpoints = []*networkingapi.WorkloadEntry{{Address: "traefik." + ns + ".svc.cluster.local"}}
+		}),
+		entry(ns, "service-api-hello", "service-api.hello", "TCP", nil),
+		entry(ns, "mystery", "mystery.somewhere", "TCP", nil),
+	} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := plugin(t, "migrate", "-n", ns, "--domain", "hello="+ns)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// What it prints must be accepted by the API server as is.
+	docs := strings.Split(out, "\n---\n")
+	var created []string
+	for _, doc := range docs[1:] {
+		obj := map[string]any{}
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			t.Fatalf("not YAML: %v\n%s", err, doc)
+		}
+		var o client.Object
+		switch obj["kind"] {
+		case "ServiceAlias":
+			o = &meshaliasv1.ServiceAlias{}
+		case "NamespaceAlias":
+			o = &meshaliasv1.NamespaceAlias{}
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), o); err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatalf("the API server refused a printed manifest: %v\n%s", err, doc)
+		}
+		created = append(created, fmt.Sprint(obj["kind"], " ", o.GetName()))
+	}
+	if strings.Join(created, ",") != "ServiceAlias traefik,NamespaceAlias hello" {
+		t.Errorf("manifests %v, want ServiceAlias traefik and NamespaceAlias hello", created)
+	}
+	if !strings.Contains(errOut, "unmapped: "+ns+"/mystery host mystery.somewhere") {
+		t.Errorf("the unmapped entry is not listed with its reason: %s", errOut)
+	}
+	if code, _, errOut := plugin(t, "migrate", "--domain", "nonsense"); code != exitError || !strings.Contains(errOut, "hello=abc") {
+		t.Errorf("a bad --domain: exit %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,94 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/meshalias/meshalias/internal/audit"
+)
+
+// unsafeEntries counts, per namespace, the ServiceEntries that take every connection on a
+// port: the incident's signature, whoever wrote them.
+var unsafeEntries = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "meshalias_unsafe_serviceentries",
+	Help: "ServiceEntries on which Istio builds a 0.0.0.0 listener that takes connections for any destination, by namespace.",
+}, []string{"namespace"})
+
+func init() {
+	metrics.Registry.MustRegister(unsafeEntries)
+}
+
+// AuditReconciler audits every ServiceEntry in the cluster, continuously, with the rules of
+// `kubectl meshalias audit`. It only reads entries and writes events and a gauge.
+type AuditReconciler struct {
+	client.Client
+	recorder events.EventRecorder
+
+	mu sync.Mutex
+	// unsafe maps each unsafe entry to its finding's message, to raise one event per change.
+	unsafe map[client.ObjectKey]string
+}
+
+// NewAuditReconciler returns an audit that reads through c.
+func NewAuditReconciler(c client.Client, recorder events.EventRecorder) *AuditReconciler {
+	return &AuditReconciler{Client: c, recorder: recorder, unsafe: map[client.ObjectKey]string{}}
+}
+
+// Reconcile audits one entry and updates the gauge of its namespace.
+func (r *AuditReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	se := &networkingv1.ServiceEntry{}
+	err := r.Get(ctx, req.NamespacedName, se)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	var finding audit.Finding
+	unsafe := false
+	if err == nil {
+		finding, unsafe = audit.Entry(se)
+		unsafe = unsafe && finding.Severity == audit.SeverityCritical
+	}
+
+	r.mu.Lock()
+	previous, wasUnsafe := r.unsafe[req.NamespacedName]
+	if unsafe {
+		r.unsafe[req.NamespacedName] = finding.Message
+	} else {
+		delete(r.unsafe, req.NamespacedName)
+	}
+	count := 0
+	for key := range r.unsafe {
+		if key.Namespace == req.Namespace {
+			count++
+		}
+	}
+	r.mu.Unlock()
+	unsafeEntries.WithLabelValues(req.Namespace).Set(float64(count))
+
+	if unsafe && (!wasUnsafe || previous != finding.Message) {
+		ctrl.LoggerFrom(ctx).Info("Unsafe ServiceEntry", "ServiceEntry", klog.KObj(se), "ports", finding.Ports, "reaches", finding.AffectedNamespaces)
+		r.recorder.Eventf(se, nil, corev1.EventTypeWarning, "UnsafeServiceEntry", "Audit", "%s", finding.Message)
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches every ServiceEntry; the cache already holds them for the aliases'
+// conflict checks.
+func (r *AuditReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&networkingv1.ServiceEntry{}, builder.WithPredicates(entryChanged)).
+		WithOptions(opts).
+		Named("audit").
+		Complete(r)
+}

@@ -42,31 +42,52 @@ func (w entryWriter) apply(ctx context.Context, existing, desired *networkingv1.
 	if existing != nil && upToDate(existing, desired) {
 		return false, nil
 	}
-	u, err := applyObject(desired)
-	if err != nil {
+	applied, err := w.serverSideApply(ctx, desired)
+	switch {
+	case err == nil && proto.Equal(&applied.Spec, &desired.Spec):
+		return true, nil
+	case err == nil:
+		// Apply only sets the fields we send. A field another writer added (kubectl edit, or
+		// the controller an adopted entry came from) survives it.
+		return true, w.replaceSpec(ctx, applied, desired)
+	case existing != nil && apierrors.IsInvalid(err):
+		// Another writer's items in a list map (ports are keyed by name) merged with ours
+		// into an entry Istio's schema refuses, such as two names for one port number. Take
+		// the spec back whole first, then apply again for the labels and owner.
+		if err := w.replaceSpec(ctx, existing, desired); err != nil {
+			return false, err
+		}
+		_, err = w.serverSideApply(ctx, desired)
+		return true, err
+	default:
 		return false, err
 	}
-	if err := w.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return false, fmt.Errorf("applying ServiceEntry %s/%s: %w", desired.Namespace, desired.Name, err)
-	}
-	// Apply only sets the fields we send. A field that another writer added (say, by kubectl
-	// edit) survives it; replace the spec whole, so that drift is undone and not re-applied on
-	// every pass.
-	applied, err := fromUnstructured(u)
+}
+
+func (w entryWriter) serverSideApply(ctx context.Context, desired *networkingv1.ServiceEntry) (*networkingv1.ServiceEntry, error) {
+	u, err := applyObject(desired)
 	if err != nil {
-		return true, err
+		return nil, err
 	}
-	if !proto.Equal(&applied.Spec, &desired.Spec) {
-		spec, err := json.Marshal(&desired.Spec)
-		if err != nil {
-			return true, err
-		}
-		patch := fmt.Appendf(nil, `[{"op":"test","path":"/metadata/uid","value":%q},{"op":"replace","path":"/spec","value":%s}]`, applied.UID, spec)
-		if err := w.client.Patch(ctx, applied, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager)); err != nil {
-			return true, fmt.Errorf("replacing the spec of ServiceEntry %s/%s: %w", desired.Namespace, desired.Name, err)
-		}
+	if err := w.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return nil, fmt.Errorf("applying ServiceEntry %s/%s: %w", desired.Namespace, desired.Name, err)
 	}
-	return true, nil
+	return fromUnstructured(u)
+}
+
+// replaceSpec replaces an entry's spec whole with a JSON patch. The test on the UID keeps it
+// from writing to an entry that was re-created meanwhile.
+func (w entryWriter) replaceSpec(ctx context.Context, current, desired *networkingv1.ServiceEntry) error {
+	spec, err := json.Marshal(&desired.Spec)
+	if err != nil {
+		return err
+	}
+	patch := fmt.Appendf(nil, `[{"op":"test","path":"/metadata/uid","value":%q},{"op":"replace","path":"/spec","value":%s}]`, current.UID, spec)
+	target := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
+	if err := w.client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("replacing the spec of ServiceEntry %s/%s: %w", current.Namespace, current.Name, err)
+	}
+	return nil
 }
 
 // prune deletes an entry this alias owns and no longer wants. The UID precondition keeps it

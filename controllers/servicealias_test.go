@@ -85,10 +85,11 @@ func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
 
 	se, _ := entryFor(ns, host)
-	// Someone clears the addresses, the very field that prevents the hijack, and adds a field
-	// meshalias never sets.
+	// Someone clears the addresses, the very field that prevents the hijack, renames the port
+	// as the legacy controller did, and adds a field meshalias never sets.
 	edited := se.DeepCopy()
 	edited.Spec.Addresses = nil
+	edited.Spec.Ports[0].Name, edited.Spec.Ports[0].Protocol = "https-443", "TCP"
 	edited.Spec.SubjectAltNames = []string{"spiffe://example/ns/x/sa/y"}
 	if err := k8s.Update(ctx, edited); err != nil {
 		t.Fatal(err)
@@ -98,8 +99,9 @@ func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !slices.Equal(got.Spec.Addresses, []string{svc.Spec.ClusterIP}) || len(got.Spec.SubjectAltNames) != 0 {
-			return fmt.Errorf("addresses %v subjectAltNames %v", got.Spec.Addresses, got.Spec.SubjectAltNames)
+		if !slices.Equal(got.Spec.Addresses, []string{svc.Spec.ClusterIP}) || len(got.Spec.SubjectAltNames) != 0 ||
+			len(got.Spec.Ports) != 1 || got.Spec.Ports[0].Name != "https" || got.Spec.Ports[0].Protocol != "HTTPS" {
+			return fmt.Errorf("addresses %v subjectAltNames %v ports %v", got.Spec.Addresses, got.Spec.SubjectAltNames, got.Spec.Ports)
 		}
 		return nil
 	})

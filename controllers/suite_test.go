@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -150,7 +151,11 @@ func startManager() error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.Setup(ctx, mgr, controllers.Config{ClusterDomain: "cluster.local", MaxConcurrentReconciles: 2}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Config{
+		ClusterDomain:           "cluster.local",
+		MaxConcurrentReconciles: 2,
+		AdoptSelector:           labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "dns-controller"}),
+	}); err != nil {
 		cancel()
 		return err
 	}

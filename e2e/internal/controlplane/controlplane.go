@@ -3,6 +3,7 @@
 package controlplane
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -11,10 +12,31 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
+// Cluster is a running control plane.
+type Cluster struct {
+	// Config and Client are the admin's.
+	Config *rest.Config
+	Client client.Client
+	// AdminKubeconfig is a kubeconfig file for a user in system:masters, for the child
+	// processes that take one (kubectl-meshalias, kube-controller-manager).
+	AdminKubeconfig string
+	// BinDir holds etcd, kube-apiserver and kube-controller-manager.
+	BinDir string
+
+	env *envtest.Environment
+}
+
 // Start runs a control plane for the duration of the test and returns its admin config and an
 // unstructured-friendly client. The CRDs come from the repo's config/crd/bases, the same YAML
 // users apply, never from Go types.
 func Start(t *testing.T) (*rest.Config, client.Client) {
+	t.Helper()
+	c := Run(t)
+	return c.Config, c.Client
+}
+
+// Run is Start, returning the whole Cluster.
+func Run(t *testing.T) *Cluster {
 	t.Helper()
 	assets, err := assetsDir()
 	if err != nil {
@@ -44,5 +66,36 @@ func Start(t *testing.T) (*rest.Config, client.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, c
+	cluster := &Cluster{Config: cfg, Client: c, BinDir: assets, env: env}
+	cluster.AdminKubeconfig = cluster.writeKubeconfig(t, "admin", envtest.User{Name: "admin", Groups: []string{"system:masters"}})
+	return cluster
+}
+
+// AddUser returns credentials, signed by the apiserver's client CA, for any user name and
+// groups.
+func (c *Cluster) AddUser(t *testing.T, user envtest.User) *rest.Config {
+	t.Helper()
+	u, err := c.env.AddUser(user, nil)
+	if err != nil {
+		t.Fatalf("adding user %s: %v", user.Name, err)
+	}
+	return u.Config()
+}
+
+// writeKubeconfig writes a kubeconfig file for a user signed by envtest's client CA.
+func (c *Cluster) writeKubeconfig(t *testing.T, file string, user envtest.User) string {
+	t.Helper()
+	u, err := c.env.AddUser(user, nil)
+	if err != nil {
+		t.Fatalf("adding user %s: %v", user.Name, err)
+	}
+	raw, err := u.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), file+".kubeconfig")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -1,0 +1,60 @@
+package controllers_test
+
+import (
+	"fmt"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// The operator audits every ServiceEntry, whoever wrote it: a gauge per namespace and a
+// Warning event on each unsafe entry.
+func TestContinuousAudit(t *testing.T) {
+	ns := newNamespace(t)
+	bad := legacyEntry(ns, "legacy", "legacy."+ns+".audit", nil)
+	create(t, bad)
+	eventually(t, "the gauge counts the unsafe entry", func() error { return gaugeIs(ns, 1) })
+	eventually(t, "a Warning event on the entry", func() error { return eventWithReason(ns, "ServiceEntry", "legacy", "UnsafeServiceEntry") })
+
+	// Someone fixes it by hand: the gauge follows.
+	eventually(t, "giving the entry an address", func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(bad), bad); err != nil {
+			return err
+		}
+		bad.Spec.Addresses = []string{"10.0.0.77"}
+		return k8s.Update(ctx, bad)
+	})
+	eventually(t, "the gauge drops to zero", func() error { return gaugeIs(ns, 0) })
+}
+
+func gaugeIs(ns string, want float64) error {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return err
+	}
+	for _, f := range families {
+		if f.GetName() != "meshalias_unsafe_serviceentries" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if labelValue(m, "namespace") == ns {
+				if got := m.GetGauge().GetValue(); got != want {
+					return fmt.Errorf("meshalias_unsafe_serviceentries{namespace=%q} = %v, want %v", ns, got, want)
+				}
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no meshalias_unsafe_serviceentries sample for namespace %s", ns)
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -71,20 +69,7 @@ func printFindings(w io.Writer, format string, findings []audit.Finding, audited
 		_, err = w.Write(out)
 		return err
 	case "", "table":
-		if len(findings) == 0 {
-			_, err := fmt.Fprintf(w, "No unsafe ServiceEntries among %d in %s.\n", audited, where)
-			return err
-		}
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEVERITY\tNAMESPACE\tNAME\tPORTS\tREACHES\tMESSAGE")
-		for _, f := range findings {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Namespace, f.Name, strings.Join(f.Ports, ","), strings.Join(f.AffectedNamespaces, ","), f.Message)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
-		_, err := fmt.Fprintf(w, "\n%d of %d ServiceEntries in %s are unsafe. Fix: give each an address (its Service's ClusterIP), or let meshalias manage it.\n", len(findings), audited, where)
-		return err
+		return audit.PrintTable(w, findings, audited, where)
 	default:
 		return fmt.Errorf("unknown output format %q: use table, json or yaml", format)
 	}

@@ -63,7 +63,8 @@ func (r *sizeRun) converge(ctx context.Context) error {
 	}
 	r.res.ConvergeRequests = m.requestsBy()
 	r.res.ReconcileMean = seconds(m.mean("controller_runtime_reconcile_time_seconds", label("controller", "servicealias")))
-	r.res.PatchMean = seconds(m.mean("rest_client_request_duration_seconds", label("verb", "PATCH")))
+	r.res.ReconcileBusy = seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", label("controller", "servicealias")))
+	r.res.Applies = r.op.logMentions("Applied ServiceEntry")
 	r.res.QueueWaitMean = seconds(m.mean("workqueue_queue_duration_seconds", label("name", "servicealias")))
 	if r.res.ConvergeCPU, err = r.op.cpu(); err != nil {
 		return err

@@ -273,13 +273,21 @@ func writeSize(p func(string, ...any), s settings, r *result) {
 		}
 		row("Operator requests until converged (method code)", "%s", strings.Join(parts, ", "))
 		row("Operator writes per alias until converged", "%.2f (the floor: 2)", float64(writes)/float64(r.N))
-		row("Operator means until converged: reconcile / PATCH latency / queue wait", "%s / %s / %s", ms(r.ReconcileMean), ms(r.PatchMean), ms(r.QueueWaitMean))
-		if r.Converge > 0 && r.PatchMean > 0 {
-			row("Operator writes in flight on average (writes × PATCH latency / converge)", "%.1f (the floor: %d)",
-				float64(writes)*r.PatchMean.Seconds()/r.Converge.Seconds(), s.workers)
-		}
+		row("Entry applies the operator logged until converged", "%d (N = %d: the rest of the PATCHes that returned 200 are status patches)", r.Applies, r.N)
+		row("Operator means until converged: reconcile / wait in the queue", "%s / %s", ms(r.ReconcileMean), ms(r.QueueWaitMean))
+		row("ServiceAlias reconciles in flight on average (time reconciling / converge)", "%.1f (workers: %s)", ratio(r.ReconcileBusy, r.Converge), workersOf(s))
 		row("Operator CPU until converged", "%s of %s wall (%.0f%% of one core)", secs(r.ConvergeCPU), secs(r.Converge), 100*ratio(r.ConvergeCPU, r.Converge))
 	}
 	row("Client-side throttling mentions in the operator's log", "%d", r.ThrottleMentions)
 	p("")
+}
+
+// workersOf is the operator's --max-concurrent-reconciles, as the bench ran it.
+func workersOf(s settings) string {
+	for _, a := range s.operatorArgs {
+		if v, ok := strings.CutPrefix(a, "--max-concurrent-reconciles="); ok {
+			return v
+		}
+	}
+	return "4"
 }

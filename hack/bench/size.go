@@ -43,9 +43,10 @@ type result struct {
 	Converge, FirstReady time.Duration
 	ConvergeRequests     map[string]int
 	ConvergeCPU          time.Duration
-	// Operator-side means over the convergence: one reconcile, a write (PATCH) as the client
-	// saw it, and the wait of an item in the workqueue.
-	ReconcileMean, PatchMean, QueueWaitMean time.Duration
+	// Operator-side figures over the convergence: the mean reconcile and wait in the workqueue,
+	// the total time spent reconciling ServiceAliases, and the entry applies it logged.
+	ReconcileMean, QueueWaitMean, ReconcileBusy time.Duration
+	Applies                                     int
 
 	IdleWrites, IdleChanged       int
 	RestartWrites, RestartChanged int

@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -31,15 +32,19 @@ import (
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/audit"
 	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
 const ns = "abc"
 
+// legacyLabels mark the old controller's entries; the operator runs with them as its
+// --adopt-selector, so it takes them over in place.
+var legacyLabels = map[string]string{"app.kubernetes.io/managed-by": "dns-controller"}
+
 func main() {
 	once := flag.Bool("once", false, "Play the story once, print it, and exit: 0 when it came out right.")
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	if err := run(*once); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
@@ -53,10 +58,13 @@ func run(once bool) error {
 		return err
 	}
 	step("Starting etcd, kube-apiserver and kube-controller-manager (garbage collector)")
-	logFile, err := os.CreateTemp("", "meshalias-demo-control-plane-*.log")
+	logFile, err := os.CreateTemp("", "meshalias-demo-*.log")
 	if err != nil {
 		return err
 	}
+	// The operator logs next to the control plane, so the story stays readable here.
+	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	fmt.Printf("    logs: tail -f %s\n", logFile.Name())
 	cluster, err := localcluster.Start(localcluster.Options{RepoRoot: root, ControllerManager: true, Log: logFile})
 	if err != nil {
 		return err
@@ -78,7 +86,7 @@ func run(once bool) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	step("Starting the meshalias operator")
+	step("Starting the meshalias operator, with --adopt-selector=app.kubernetes.io/managed-by=dns-controller")
 	managerDone, err := startOperator(ctx, cluster, scheme)
 	if err != nil {
 		return err
@@ -89,9 +97,12 @@ func run(once bool) error {
 	}
 	verdict := judge(ctx, c)
 	show(ctx, c)
+	if err := printAudit(ctx, c, "The audit, after: the legacy entry now carries traefik's ClusterIP"); err != nil {
+		return err
+	}
 
 	kubectl := filepath.Join(cluster.BinDir, "kubectl")
-	fmt.Printf("\nPoint the built kubectl at this control plane:\n  export KUBECONFIG=%s\n  %s get servicealiases,namespacealiases,serviceentries -A\n", cluster.Kubeconfig, kubectl)
+	fmt.Printf("\nPoint the built kubectl at this control plane:\n  export KUBECONFIG=%s\n  %s get servicealiases,namespacealiases,serviceentries -A\n  go run ./cmd/kubectl-meshalias audit -A\n", cluster.Kubeconfig, kubectl)
 	if once {
 		stop()
 		<-managerDone
@@ -120,7 +131,11 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 	if err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Config{ClusterDomain: "cluster.local", MaxConcurrentReconciles: 2}); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Config{
+		ClusterDomain:           "cluster.local",
+		MaxConcurrentReconciles: 2,
+		AdoptSelector:           labels.SelectorFromSet(legacyLabels),
+	}); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
@@ -148,16 +163,30 @@ func playStory(ctx context.Context, c client.Client) error {
 	}
 	step("The legacy dns-controller's ServiceEntry traefik-cutom-name: TCP 443 and no addresses")
 	objs = append(objs, legacyEntry())
-	step("ServiceAlias traefik: traefik also answers as traefik.custom-name")
-	objs = append(objs, &meshaliasv1.ServiceAlias{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik"},
-		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "traefik"}, Hosts: []string{"traefik.custom-name"}},
-	})
+	if err := create(ctx, c, objs...); err != nil {
+		return err
+	}
+	if err := printAudit(ctx, c, "The audit, before meshalias: the legacy entry takes every outbound connection on 443"); err != nil {
+		return err
+	}
+
+	step("ServiceAlias traefik: traefik also answers as traefik.custom-name, and keeps the legacy name traefik.cutom-name")
 	step("NamespaceAlias hello: every Service x of abc also answers as x.hello")
-	objs = append(objs, &meshaliasv1.NamespaceAlias{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"},
-		Spec:       meshaliasv1.NamespaceAliasSpec{Domain: "hello"},
-	})
+	return create(ctx, c,
+		&meshaliasv1.ServiceAlias{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik"},
+			Spec: meshaliasv1.ServiceAliasSpec{
+				Service: meshaliasv1.ServiceReference{Name: "traefik"},
+				Hosts:   []string{"traefik.custom-name", "traefik.cutom-name"},
+			},
+		},
+		&meshaliasv1.NamespaceAlias{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"},
+			Spec:       meshaliasv1.NamespaceAliasSpec{Domain: "hello"},
+		})
+}
+
+func create(ctx context.Context, c client.Client, objs ...client.Object) error {
 	for _, o := range objs {
 		if err := c.Create(ctx, o); err != nil {
 			return fmt.Errorf("creating %s: %w", o.GetName(), err)
@@ -166,11 +195,21 @@ func playStory(ctx context.Context, c client.Client) error {
 	return nil
 }
 
+// printAudit runs the same audit as `kubectl meshalias audit -A`.
+func printAudit(ctx context.Context, c client.Client, title string) error {
+	var entries networkingv1.ServiceEntryList
+	if err := c.List(ctx, &entries); err != nil {
+		return err
+	}
+	step(title)
+	return audit.PrintTable(os.Stdout, audit.Entries(entries.Items), len(entries.Items), "all namespaces")
+}
+
 // legacyEntry is the entry the old dns-controller wrote: with no addresses, Istio gives it the
 // listener 0.0.0.0:443, and every sidecar's outbound HTTPS lands on traefik.
 func legacyEntry() *networkingv1.ServiceEntry {
 	return &networkingv1.ServiceEntry{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik-cutom-name"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik-cutom-name", Labels: legacyLabels},
 		Spec: networkingapi.ServiceEntry{
 			Hosts:      []string{"traefik.cutom-name"},
 			Location:   networkingapi.ServiceEntry_MESH_INTERNAL,
@@ -228,7 +267,17 @@ func check(ctx context.Context, c client.Client) error {
 	}
 	legacy := &networkingv1.ServiceEntry{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik-cutom-name"}, legacy); err != nil {
-		return fmt.Errorf("the legacy entry, which meshalias must leave alone: %w", err)
+		return fmt.Errorf("the legacy entry, which meshalias takes over in place: %w", err)
+	}
+	if !slices.Equal(legacy.Spec.Addresses, traefik.Spec.ClusterIPs) || legacy.Labels[controllers.LabelAdopted] != "true" {
+		return fmt.Errorf("the legacy entry was not taken over: addresses %v, labels %v", legacy.Spec.Addresses, legacy.Labels)
+	}
+	var entries networkingv1.ServiceEntryList
+	if err := c.List(ctx, &entries); err != nil {
+		return err
+	}
+	if findings := audit.Entries(entries.Items); len(findings) != 0 {
+		return fmt.Errorf("the audit still finds %d unsafe entries", len(findings))
 	}
 	return nil
 }

@@ -52,24 +52,11 @@ func (sc *Sidecar) Upstreams(clusterName string) ([]Upstream, error) {
 	for _, locality := range c.GetLoadAssignment().GetEndpoints() {
 		for _, lb := range locality.GetLbEndpoints() {
 			addr := lb.GetEndpoint().GetAddress().GetSocketAddress()
-			u := Upstream{Endpoint: fmt.Sprintf("%s:%d", addr.GetAddress(), addr.GetPortValue())}
-			socket := c.GetTransportSocket()
-			u.TransportSocket = socket.GetName()
-			if matches := c.GetTransportSocketMatches(); len(matches) > 0 {
-				socket, u.TransportSocket = nil, ""
-				meta := lb.GetMetadata().GetFilterMetadata()[transportSocketMatchKey]
-				for _, m := range matches {
-					if subset(m.GetMatch(), meta) {
-						socket, u.TransportSocket = m.GetTransportSocket(), m.GetName()
-						break
-					}
-				}
-			}
-			mtls, err := isIstioMutualTLS(socket)
+			u, err := transport(c, lb.GetMetadata().GetFilterMetadata()[transportSocketMatchKey])
 			if err != nil {
-				return nil, fmt.Errorf("cluster %q: %w", clusterName, err)
+				return nil, err
 			}
-			u.IstioMutualTLS = mtls
+			u.Endpoint = fmt.Sprintf("%s:%d", addr.GetAddress(), addr.GetPortValue())
 			out = append(out, u)
 		}
 	}
@@ -109,4 +96,40 @@ func isIstioMutualTLS(socket *envoycore.TransportSocket) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// UpstreamFor says how the sidecar would connect to an endpoint of the cluster that carries
+// Istio's tlsMode label with the given value. It serves clusters whose endpoints come from EDS
+// (a Kubernetes Service's pods), which the simulation does not list: a pod with an Istio
+// sidecar carries tlsMode "istio". Endpoint is left empty.
+func (sc *Sidecar) UpstreamFor(clusterName, tlsMode string) (Upstream, error) {
+	c := sc.Cluster(clusterName)
+	if c == nil {
+		return Upstream{}, fmt.Errorf("no cluster %q", clusterName)
+	}
+	meta := &structpb.Struct{Fields: map[string]*structpb.Value{"tlsMode": structpb.NewStringValue(tlsMode)}}
+	return transport(c, meta)
+}
+
+// transport picks the transport socket Envoy would use for an endpoint with the given
+// transport-socket-match metadata.
+func transport(c *cluster.Cluster, meta *structpb.Struct) (Upstream, error) {
+	var u Upstream
+	socket := c.GetTransportSocket()
+	u.TransportSocket = socket.GetName()
+	if matches := c.GetTransportSocketMatches(); len(matches) > 0 {
+		socket, u.TransportSocket = nil, ""
+		for _, m := range matches {
+			if subset(m.GetMatch(), meta) {
+				socket, u.TransportSocket = m.GetTransportSocket(), m.GetName()
+				break
+			}
+		}
+	}
+	mtls, err := isIstioMutualTLS(socket)
+	if err != nil {
+		return Upstream{}, fmt.Errorf("cluster %q: %w", c.GetName(), err)
+	}
+	u.IstioMutualTLS = mtls
+	return u, nil
 }

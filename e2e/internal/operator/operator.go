@@ -1,0 +1,125 @@
+// Package operator runs the built meshalias manager as a child process, the way a Deployment
+// would run it, and judges what it leaves in its log and how it exits.
+package operator
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshalias/meshalias/e2e/internal/proc"
+)
+
+// stopTimeout bounds a graceful shutdown. The manager's own default for its runnables is 30 s;
+// with nothing in flight it takes well under a second.
+const stopTimeout = 40 * time.Second
+
+// forbidden is what the apiserver says, and client-go logs, when RBAC refuses a request.
+var forbidden = []string{"forbidden", "is forbidden"}
+
+// Operator is one installation of the operator: the same binary, credentials and flags each
+// time it is (re)started.
+type Operator struct {
+	bin  string
+	args []string
+	// runs are every process started so far, the current one last.
+	runs []*proc.Process
+}
+
+// New describes an operator run as bin --kubeconfig=kubeconfig args...
+func New(bin, kubeconfig string, args ...string) *Operator {
+	return &Operator{bin: bin, args: append([]string{"--kubeconfig=" + kubeconfig}, args...)}
+}
+
+// Start runs a new operator process. A cleanup stops it, if the test has not, and fails the
+// test if any run logged an RBAC refusal.
+func (o *Operator) Start(t *testing.T) {
+	t.Helper()
+	if p := o.current(); p != nil && p.Running() {
+		t.Fatalf("operator already running (pid log %s)", p.LogPath)
+	}
+	p := proc.Start(t, fmt.Sprintf("meshalias-%d", len(o.runs)+1), o.bin, o.args...)
+	o.runs = append(o.runs, p)
+	t.Logf("started %s %s (log %s)", o.bin, strings.Join(o.args, " "), p.LogPath)
+	t.Cleanup(func() {
+		if p.Running() {
+			if err := p.Stop(stopTimeout); err != nil {
+				t.Errorf("stopping the operator at the end: %v\n%s", err, p.Tail(30))
+			}
+		}
+		o.checkLog(t, p)
+	})
+}
+
+// Stop sends SIGTERM to the running operator and fails the test unless it exits with code 0.
+func (o *Operator) Stop(t *testing.T) {
+	t.Helper()
+	p := o.current()
+	if p == nil || !p.Running() {
+		t.Fatalf("operator is not running: %v", o.Alive())
+	}
+	start := time.Now()
+	if err := p.Stop(stopTimeout); err != nil {
+		t.Fatalf("graceful shutdown: %v\n%s", err, p.Tail(30))
+	}
+	t.Logf("operator stopped on SIGTERM with exit code 0 in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// Alive returns an error, with the end of the log, once the current operator has exited.
+func (o *Operator) Alive() error {
+	p := o.current()
+	if p == nil {
+		return fmt.Errorf("operator never started")
+	}
+	if !p.Running() {
+		return fmt.Errorf("operator exited (%v):\n%s", p.ExitError(), p.Tail(30))
+	}
+	return nil
+}
+
+// Forbidden returns the log lines, of every run so far, in which the apiserver refused the
+// operator something.
+func (o *Operator) Forbidden() []string {
+	var lines []string
+	for _, p := range o.runs {
+		lines = append(lines, forbiddenLines(p)...)
+	}
+	return lines
+}
+
+// Grep returns the log lines, of every run so far, that contain substr.
+func (o *Operator) Grep(substr string) []string {
+	var lines []string
+	for _, p := range o.runs {
+		lines = append(lines, p.Grep(substr)...)
+	}
+	return lines
+}
+
+func (o *Operator) current() *proc.Process {
+	if len(o.runs) == 0 {
+		return nil
+	}
+	return o.runs[len(o.runs)-1]
+}
+
+func (o *Operator) checkLog(t *testing.T, p *proc.Process) {
+	t.Helper()
+	if lines := forbiddenLines(p); len(lines) > 0 {
+		t.Errorf("the operator's RBAC is missing something: %d log lines of %s say forbidden:\n%s", len(lines), p.LogPath, strings.Join(lines, "\n"))
+	}
+}
+
+func forbiddenLines(p *proc.Process) []string {
+	var lines []string
+	for _, line := range strings.Split(p.Log(), "\n") {
+		for _, f := range forbidden {
+			if strings.Contains(line, f) {
+				lines = append(lines, line)
+				break
+			}
+		}
+	}
+	return lines
+}

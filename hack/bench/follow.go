@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -69,30 +70,41 @@ func (r *sizeRun) followIdle(ctx context.Context) error {
 	return nil
 }
 
-// backlogSamplers re-create Services side by side during the backlog: a sample may wait
-// behind thousands of reconciles, and one sampler would see only a handful.
-const backlogSamplers = 16
+// Samplers during a backlog: few and paced, so that the follow samples measure the backlog
+// rather than add one of their own. Each re-create costs the operator a prune, an apply, two
+// status writes and Events; 16 unpaced samplers doubled the drain time at 1k.
+const (
+	backlogSamplers = 2
+	samplerPause    = 250 * time.Millisecond
+)
 
-// followBacklog gives the operator a backlog of min(N, 10000) reconciles that each must
-// write: with the operator down, every alias's spec is bumped (ports: [80], which changes no
-// entry but does the generation), so that at start-up each alias needs a status write for its
-// new observedGeneration. Then the bench re-creates Services while that backlog drains and
-// measures how long each takes to reach its entry.
-func (r *sizeRun) followBacklog(ctx context.Context) error {
+// bumpPatch changes a ServiceAlias's generation and nothing it serves: its Service has the one
+// port 80, so limiting the entry to port 80 leaves the entry as it is. Setting it and removing
+// it again are two bumps.
+func bumpPatch(on bool) client.Patch {
+	if on {
+		return client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ports":[80]}}`))
+	}
+	return client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ports":null}}`))
+}
+
+// followStartupBacklog gives the operator a start-up backlog of min(N, 10000) reconciles that
+// each must write: with the operator down, those aliases' specs are bumped, so that at start-up
+// each needs a status write for its new observedGeneration. controller-runtime's priority
+// queue files start-up items at low priority, so that live events pass them.
+func (r *sizeRun) followStartupBacklog(ctx context.Context) error {
 	r.res.Backlog = min(r.n, 10000)
-	say("N=%d: follow under a backlog of %d reconciles", r.n, r.res.Backlog)
+	say("N=%d: follow under a start-up backlog of %d reconciles", r.n, r.res.Backlog)
 	if err := r.op.stop(); err != nil {
 		return err
 	}
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ports":[80]}}`))
-	if err := forEach(ctx, r.res.Backlog, r.workers, "backlog set-up: bumped %d/%d ServiceAliases", func(ctx context.Context, i int) error {
-		return r.c.Patch(ctx, newAlias(benchNS, i), patch)
-	}); err != nil {
+	if err := r.bump(ctx, true); err != nil {
 		return err
 	}
+	behind := r.n - r.res.Backlog
 	if err := poll(ctx, time.Minute, func() (bool, string) {
 		c := r.tr.aliasCounts(benchNS)
-		return c.caughtUp == r.n-r.res.Backlog, fmt.Sprintf("the bench's watch has seen %d/%d bumps", r.n-c.caughtUp, r.res.Backlog)
+		return c.caughtUp == behind, fmt.Sprintf("the bench's watch has seen %d/%d bumps", r.n-c.caughtUp, r.res.Backlog)
 	}); err != nil {
 		return err
 	}
@@ -101,10 +113,8 @@ func (r *sizeRun) followBacklog(ctx context.Context) error {
 	if err := r.op.start(); err != nil {
 		return err
 	}
-	drained := func() bool { return r.tr.aliasCounts(benchNS).caughtUp == r.n }
 	// Sampling starts with the operator's first status write: before that it is still
 	// starting, which the restart step measures.
-	behind := r.n - r.res.Backlog
 	if err := poll(ctx, 10*time.Minute, func() (bool, string) {
 		return r.tr.aliasCounts(benchNS).caughtUp > behind || r.op.exited() != nil, "waiting for the operator's first status write"
 	}); err != nil {
@@ -113,55 +123,109 @@ func (r *sizeRun) followBacklog(ctx context.Context) error {
 	if err := r.op.exited(); err != nil {
 		return err
 	}
-
-	// Samples go to aliases in a shuffled order, so that they land all over the queue.
-	order := rand.New(rand.NewPCG(1, uint64(r.n))).Perm(r.n)
-	var (
-		next  atomic.Int64
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	for range backlogSamplers {
-		wg.Go(func() {
-			for !drained() {
-				k := int(next.Add(1)) - 1
-				if k >= r.n {
-					return
-				}
-				d, err := r.followOnce(ctx, order[k])
-				mu.Lock()
-				if err != nil {
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-				r.res.FollowBacklog = append(r.res.FollowBacklog, d)
-				mu.Unlock()
-			}
-		})
-	}
-	// The drain ends when every alias has been handled at its new generation; samples in flight
-	// then finish, and count.
-	err := poll(ctx, 30*time.Minute, func() (bool, string) {
-		c := r.tr.aliasCounts(benchNS)
-		mu.Lock()
-		taken := len(r.res.FollowBacklog)
-		mu.Unlock()
-		return c.caughtUp == r.n, fmt.Sprintf("backlog: %d/%d ServiceAliases handled, %d follow samples taken", c.caughtUp-behind, r.res.Backlog, taken)
+	samples, err := r.sampleDuring(ctx, 1, func() bool { return r.tr.aliasCounts(benchNS).caughtUp == r.n }, func() string {
+		return fmt.Sprintf("start-up backlog: %d/%d ServiceAliases handled", r.tr.aliasCounts(benchNS).caughtUp-behind, r.res.Backlog)
 	})
-	r.res.BacklogDrain = time.Since(start)
-	wg.Wait()
+	r.res.StartupDrain = time.Since(start)
+	r.res.FollowStartup = samples
 	if err != nil {
 		return err
 	}
-	if first != nil {
-		return first
-	}
-	s := summarize(r.res.FollowBacklog)
-	say("N=%d: backlog drained in %s; follow under backlog p50 %s p99 %s max %s over %d samples", r.n,
-		r.res.BacklogDrain.Round(time.Millisecond), s.p50, s.p99, s.max, s.n)
+	s := summarize(samples)
+	say("N=%d: start-up backlog drained in %s; follow p50 %s p99 %s max %s over %d samples", r.n,
+		r.res.StartupDrain.Round(time.Millisecond), s.p50, s.p99, s.max, s.n)
 	return nil
+}
+
+// followLiveBacklog bumps the same aliases back while the operator runs, as a GitOps sync of
+// every alias would: those updates queue at normal priority, alongside the follow samples'.
+func (r *sizeRun) followLiveBacklog(ctx context.Context) error {
+	say("N=%d: follow while %d ServiceAliases are bumped live", r.n, r.res.Backlog)
+	start := time.Now()
+	bumped := make(chan error, 1)
+	go func() { bumped <- r.bump(ctx, false) }()
+	var bumpErr error
+	bumpDone := false
+	maxDepth := 0
+	lastScrape := time.Time{}
+	samples, err := r.sampleDuring(ctx, 2, func() bool {
+		if !bumpDone {
+			select {
+			case bumpErr = <-bumped:
+				bumpDone = true
+			default:
+			}
+		}
+		if time.Since(lastScrape) > time.Second {
+			if m, err := r.op.scrapeOnce(ctx); err == nil {
+				maxDepth = max(maxDepth, int(m.sum("workqueue_depth", label("name", "servicealias"))))
+			}
+			lastScrape = time.Now()
+		}
+		return bumpDone && r.tr.aliasCounts(benchNS).caughtUp == r.n
+	}, func() string {
+		return fmt.Sprintf("live backlog: %d ServiceAliases still to handle, queue depth up to %d", r.n-r.tr.aliasCounts(benchNS).caughtUp, maxDepth)
+	})
+	r.res.LiveDrain = time.Since(start)
+	r.res.FollowLive = samples
+	r.res.LiveMaxDepth = maxDepth
+	if err != nil {
+		return err
+	}
+	if bumpErr != nil {
+		return bumpErr
+	}
+	s := summarize(samples)
+	say("N=%d: live backlog drained in %s (queue depth up to %d); follow p50 %s p99 %s max %s over %d samples", r.n,
+		r.res.LiveDrain.Round(time.Millisecond), maxDepth, s.p50, s.p99, s.max, s.n)
+	return nil
+}
+
+// bump patches the spec of the first Backlog aliases.
+func (r *sizeRun) bump(ctx context.Context, on bool) error {
+	return forEach(ctx, r.res.Backlog, r.workers, "bumped %d/%d ServiceAliases", func(ctx context.Context, i int) error {
+		return r.c.Patch(ctx, newAlias(benchNS, i), bumpPatch(on))
+	})
+}
+
+// sampleDuring re-creates Services of randomly picked aliases, on a few paced samplers, until
+// drained reports true; samples in flight then finish, and count. status describes progress.
+func (r *sizeRun) sampleDuring(ctx context.Context, seed uint64, drained func() bool, status func() string) ([]time.Duration, error) {
+	order := rand.New(rand.NewPCG(seed, uint64(r.n))).Perm(r.n)
+	var (
+		next    atomic.Int64
+		mu      sync.Mutex
+		samples []time.Duration
+		first   error
+		wg      sync.WaitGroup
+		stop    atomic.Bool
+	)
+	for range backlogSamplers {
+		wg.Go(func() {
+			for !stop.Load() {
+				k := int(next.Add(1)) - 1
+				d, err := r.followOnce(ctx, order[k%r.n])
+				mu.Lock()
+				if err != nil {
+					first = cmp.Or(first, err)
+					mu.Unlock()
+					return
+				}
+				samples = append(samples, d)
+				mu.Unlock()
+				if sleep(ctx, samplerPause) != nil {
+					return
+				}
+			}
+		})
+	}
+	err := poll(ctx, 30*time.Minute, func() (bool, string) {
+		mu.Lock()
+		taken := len(samples)
+		mu.Unlock()
+		return drained(), fmt.Sprintf("%s; %d follow samples taken", status(), taken)
+	})
+	stop.Store(true)
+	wg.Wait()
+	return samples, cmp.Or(err, first)
 }

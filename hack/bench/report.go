@@ -139,10 +139,16 @@ func writeReport(path string, s settings, results []*result) error {
 	p("- **Follow**: a Service is deleted and created again with a new explicit ClusterIP; the time")
 	p("  runs from the create request until the bench's watch sees the alias's ServiceEntry carry the")
 	p("  new address. Idle: %d samples one after another over aliases spread across all N.", s.followSamples)
-	p("- **Follow under backlog**: with the operator down, the spec of min(N, 10000) aliases is bumped")
-	p("  (`ports: [80]`: the entries stay the same, the generation does not), so that at start-up each")
-	p("  needs a reconcile and a status write. While that backlog drains, %d samplers re-create", backlogSamplers)
-	p("  Services of aliases picked at random, until every alias is handled again.")
+	p("- **Follow under a start-up backlog**: with the operator down, the spec of min(N, 10000)")
+	p("  aliases is bumped (`ports: [80]`: the entries stay the same, the generation does not), so")
+	p("  that at start-up each needs a reconcile and a status write; controller-runtime's priority")
+	p("  queue (on by default) files these start-up items at low priority. From the operator's first")
+	p("  status write until every alias is handled, %d samplers re-create Services of aliases picked", backlogSamplers)
+	p("  at random, pausing %s between samples so as not to make a backlog of their own.", samplerPause)
+	p("- **Follow under a live bump**: the same aliases are bumped back (`ports` removed) by %d", s.workers)
+	p("  workers while the operator runs, as a GitOps sync of every alias would; these updates queue")
+	p("  at normal priority, like the samples'. Sampling runs until the bump is done and every alias")
+	p("  handled.")
 	p("- **Memory**: the operator's VmRSS (from /proc) and `go_memstats_heap_alloc_bytes` after")
 	p("  convergence and the idle period, holding N aliases, N Services and N entries; \"at the end\"")
 	p("  adds the NamespaceAlias's N Services and N entries.")
@@ -251,8 +257,11 @@ func writeSize(p func(string, ...any), s settings, r *result) {
 	if f := summarize(r.FollowIdle); f.n > 0 {
 		row("Follow, idle: p50 / p99 (max)", "%s / %s (%s), %d samples", ms(f.p50), ms(f.p99), ms(f.max), f.n)
 	}
-	if f := summarize(r.FollowBacklog); f.n > 0 {
-		row("Follow under a backlog of "+fmt.Sprint(r.Backlog)+": p50 / p99 (max)", "%s / %s (%s), %d samples; the backlog drained in %s", ms(f.p50), ms(f.p99), ms(f.max), f.n, secs(r.BacklogDrain))
+	if f := summarize(r.FollowStartup); f.n > 0 {
+		row(fmt.Sprintf("Follow under a start-up backlog of %d: p50 / p99 (max)", r.Backlog), "%s / %s (%s), %d samples; the backlog drained in %s", ms(f.p50), ms(f.p99), ms(f.max), f.n, secs(r.StartupDrain))
+	}
+	if f := summarize(r.FollowLive); f.n > 0 {
+		row(fmt.Sprintf("Follow under a live bump of %d: p50 / p99 (max)", r.Backlog), "%s / %s (%s), %d samples; the bump and its backlog took %s, queue depth up to %d", ms(f.p50), ms(f.p99), ms(f.max), f.n, secs(r.LiveDrain), r.LiveMaxDepth)
 	}
 	if r.RSS > 0 {
 		row("Operator RSS / Go heap", "%s MiB / %s MiB (peak RSS so far %s MiB)", mib(r.RSS), mib(r.Heap), mib(r.PeakRSS))

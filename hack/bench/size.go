@@ -53,11 +53,14 @@ type result struct {
 	// RestartSync runs from the restart's exec until the start-up backlog was worked off.
 	RestartSync time.Duration
 
-	FollowIdle, FollowBacklog []time.Duration
-	// Backlog is the number of aliases whose spec was bumped while the operator was down,
-	// and BacklogDrain the time from its start until all of them were handled again.
-	Backlog      int
-	BacklogDrain time.Duration
+	FollowIdle []time.Duration
+	// Backlog is the number of aliases whose spec is bumped, first while the operator is down
+	// (a start-up backlog), then back while it runs (a live one). The drains run from the
+	// operator's start, or the live bump's, until every alias is handled at its generation.
+	Backlog                   int
+	FollowStartup, FollowLive []time.Duration
+	StartupDrain, LiveDrain   time.Duration
+	LiveMaxDepth              int
 
 	// Memory after convergence and 30 s idle, with N aliases, Services and entries.
 	RSS, PeakRSS, Heap int64
@@ -155,7 +158,8 @@ func runSize(ctx context.Context, s settings, n int) *result {
 			{"idle", r.idleWrites},
 			{"restart", r.restartWrites},
 			{"follow", r.followIdle},
-			{"follow under backlog", r.followBacklog},
+			{"follow under a start-up backlog", r.followStartupBacklog},
+			{"follow under a live backlog", r.followLiveBacklog},
 			{"NamespaceAlias", r.namespaceAlias},
 		} {
 			if err := step.run(ctx); err != nil {

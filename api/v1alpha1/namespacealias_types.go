@@ -38,9 +38,10 @@ type NamespaceAliasSpec struct {
 
 // NamespaceAliasStatus is what meshalias observed and did.
 type NamespaceAliasStatus struct {
-	// ObservedGeneration is the generation of the spec that was last fully handled.
+	// ObservedGeneration is the generation of the spec that was last fully handled; 0 until
+	// the first is.
 	// +optional
-	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	ObservedGeneration int64 `json:"observedGeneration"`
 
 	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention.
 	// +optional
@@ -76,7 +77,10 @@ type NamespaceAlias struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   NamespaceAliasSpec   `json:"spec"`
+	Spec NamespaceAliasSpec `json:"spec"`
+	// Status is what meshalias observed and did. It starts at observedGeneration 0, so that
+	// kstatus (Flux, Argo CD) reads a new alias as InProgress until meshalias has handled it.
+	// +kubebuilder:default={observedGeneration: 0}
 	Status NamespaceAliasStatus `json:"status,omitempty"`
 }
 

@@ -199,7 +199,7 @@ func targets(results []*result) [][3]string {
 		if r.Converge == 0 {
 			continue
 		}
-		if r.RestartSync > 0 || r.IdleChanged+r.IdleWrites > 0 {
+		if r.RSS > 0 { // the idle step ran
 			idle = append(idle, fmt.Sprintf("%d: %d (%d changed)", r.N, r.IdleWrites, r.IdleChanged))
 			idleOK = idleOK && r.IdleWrites == 0 && r.IdleChanged == 0
 		}

@@ -1,0 +1,91 @@
+package e2e_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/meshalias/meshalias/e2e/internal/controlplane"
+	"github.com/meshalias/meshalias/e2e/internal/identity"
+	"github.com/meshalias/meshalias/e2e/internal/install"
+	"github.com/meshalias/meshalias/e2e/internal/operator"
+	"github.com/meshalias/meshalias/e2e/internal/poll"
+	"github.com/meshalias/meshalias/e2e/internal/render"
+)
+
+// The install's names, after config/default's namespace and name prefix.
+const (
+	operatorNamespace      = "meshalias-system"
+	operatorServiceAccount = "meshalias-controller-manager"
+	leaseName              = "meshalias.meshalias.io"
+)
+
+// installDefault renders config/default as `kubectl apply -k` would and applies all of it but
+// the Deployment (there is no kubelet to run it; the test runs the binary instead), then waits
+// for every CRD in it to be served.
+func installDefault(t *testing.T, cluster *controlplane.Cluster) {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := render.Kustomize(filesys.MakeFsOnDisk(), filepath.Join(controlplane.RepoRoot(), "config", "default"))
+	must(t, err)
+	applied, err := install.Apply(ctx, cluster.Client, objs, func(u *unstructured.Unstructured) bool {
+		return u.GetKind() == "Deployment"
+	})
+	must(t, err)
+	for _, o := range applied {
+		if o.GetKind() == "CustomResourceDefinition" {
+			poll.Until(t, poll.Timeout, "CRD "+o.GetName()+" established", func() error {
+				return install.Established(ctx, cluster.Client, o.GetName())
+			})
+		}
+	}
+	t.Logf("applied %d objects of config/default (all but the Deployment)", len(applied))
+}
+
+// operatorKubeconfig writes a kubeconfig with the identity the Deployment's pods would have:
+// a bound token of the operator's ServiceAccount from the TokenRequest API. It checks, with a
+// SelfSubjectReview, that the apiserver sees the ServiceAccount and its groups.
+func operatorKubeconfig(t *testing.T, cluster *controlplane.Cluster) string {
+	t.Helper()
+	ctx := context.Background()
+	wantUser := "system:serviceaccount:" + operatorNamespace + ":" + operatorServiceAccount
+	cfg := cluster.Config
+	token, err := identity.ServiceAccountToken(ctx, cfg, operatorNamespace, operatorServiceAccount)
+	if err == nil {
+		cfg = identity.TokenConfig(cluster.Config, token)
+		t.Logf("operator credentials: TokenRequest for ServiceAccount %s/%s", operatorNamespace, operatorServiceAccount)
+	} else {
+		// The same identity through envtest's client CA, for an apiserver without TokenRequest.
+		t.Logf("TokenRequest unavailable (%v); using a client certificate for %s", err, wantUser)
+		cfg = cluster.AddUser(t, envtest.User{Name: wantUser, Groups: []string{
+			"system:serviceaccounts", "system:serviceaccounts:" + operatorNamespace, "system:authenticated",
+		}})
+	}
+	who, err := identity.WhoAmI(ctx, cfg)
+	must(t, err)
+	t.Logf("the operator authenticates as %s, groups %v", who.Username, who.Groups)
+	if who.Username != wantUser {
+		t.Fatalf("operator credentials authenticate as %q, want %q", who.Username, wantUser)
+	}
+	path := filepath.Join(t.TempDir(), "operator.kubeconfig")
+	must(t, identity.WriteKubeconfig(cfg, operatorServiceAccount, path))
+	return path
+}
+
+// newOperator describes the operator run as in production, with its ServiceAccount's
+// credentials and leader election, adopting the legacy controller's entries. Metrics and
+// probes are off: nothing scrapes them here, and fixed ports would collide.
+func newOperator(t *testing.T, bin string, cluster *controlplane.Cluster) *operator.Operator {
+	t.Helper()
+	return operator.New(bin, operatorKubeconfig(t, cluster),
+		"--leader-elect",
+		"--leader-election-namespace="+operatorNamespace,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=0",
+		"--adopt-selector=app.kubernetes.io/managed-by=dns-controller",
+	)
+}

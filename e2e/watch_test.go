@@ -1,0 +1,63 @@
+package e2e_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// deletionWatch records every ServiceEntry deletion in a namespace while it runs, so that a
+// test can tell "updated in place" from "deleted and re-created under the same name" even if
+// the gap between the two was too short to poll.
+type deletionWatch struct {
+	mu      sync.Mutex
+	deleted []string // namespace/name@uid
+}
+
+func watchDeletions(t *testing.T, cfg *rest.Config, namespace string) *deletionWatch {
+	t.Helper()
+	wc, err := client.NewWithWatch(cfg, client.Options{})
+	must(t, err)
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion("networking.istio.io/v1")
+	l.SetKind("ServiceEntryList")
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := wc.Watch(ctx, l, client.InNamespace(namespace))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	d := &deletionWatch{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Deleted {
+				continue
+			}
+			if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+				d.mu.Lock()
+				d.deleted = append(d.deleted, u.GetNamespace()+"/"+u.GetName()+"@"+string(u.GetUID()))
+				d.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		w.Stop()
+		cancel()
+		<-done
+	})
+	return d
+}
+
+// Deleted lists the deletions seen so far, as namespace/name@uid.
+func (d *deletionWatch) Deleted() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.deleted...)
+}

@@ -12,10 +12,10 @@ import (
 
 // event is the part of an events.k8s.io/v1 Event a person reads in `kubectl events`.
 type event struct {
-	Type, Reason, Note            string
-	RegardingKind, RegardingName  string
-	RelatedKind, RelatedName      string
-	ReportingController, Instance string
+	Type, Reason, Note           string
+	RegardingKind, RegardingName string
+	RelatedKind, RelatedName     string
+	ReportingController          string
 }
 
 // findEvent returns nil once an Event in namespace has the reason and regards kind/name.

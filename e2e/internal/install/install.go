@@ -5,6 +5,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -14,11 +15,14 @@ import (
 // FieldManager is the field manager the installer applies with, as a person's kubectl would.
 const FieldManager = "e2e-install"
 
-// Apply server-side applies every object, in order. Objects for which skip returns true are
-// left out (say, a Deployment where no kubelet runs).
+// Apply server-side applies every object, Namespaces and CustomResourceDefinitions first, as
+// kubectl does, and the rest in the order given. Objects for which skip returns true are left
+// out (say, a Deployment where no kubelet runs).
 func Apply(ctx context.Context, c client.Client, objs []*unstructured.Unstructured, skip func(*unstructured.Unstructured) bool) ([]*unstructured.Unstructured, error) {
+	ordered := slices.Clone(objs)
+	slices.SortStableFunc(ordered, func(a, b *unstructured.Unstructured) int { return first(a) - first(b) })
 	var applied []*unstructured.Unstructured
-	for _, o := range objs {
+	for _, o := range ordered {
 		if skip != nil && skip(o) {
 			continue
 		}
@@ -47,6 +51,18 @@ func Established(ctx context.Context, c client.Client, name string) error {
 		}
 	}
 	return fmt.Errorf("CustomResourceDefinition %s is not established yet", name)
+}
+
+// first ranks the kinds other objects depend on before everything else.
+func first(o *unstructured.Unstructured) int {
+	switch o.GetKind() {
+	case "Namespace":
+		return 0
+	case "CustomResourceDefinition":
+		return 1
+	default:
+		return 2
+	}
 }
 
 func key(o *unstructured.Unstructured) string {

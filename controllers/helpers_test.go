@@ -98,3 +98,5 @@ func conditionIs(conds []metav1.Condition, generation, observed int64, status me
 }
 
 func clientInNamespace(ns string) client.ListOption { return client.InNamespace(ns) }
+
+func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Namespace: ns, Name: name} }

@@ -77,6 +77,26 @@ func TestServiceAliasGeneratesEntry(t *testing.T) {
 	})
 }
 
+// GitOps tools mark what they apply; none of that may reach the entries, or Argo CD would
+// count them as its own and prune them.
+func TestTrackingMetadataStaysOnTheAlias(t *testing.T) {
+	ns := newNamespace(t)
+	host := "app." + ns + ".alias"
+	alias := serviceAlias(ns, "app", "app", host)
+	alias.Labels = map[string]string{"app.kubernetes.io/instance": "platform", "kustomize.toolkit.fluxcd.io/name": "aliases"}
+	alias.Annotations = map[string]string{"argocd.argoproj.io/tracking-id": "platform:meshalias.io/ServiceAlias:" + ns + "/app"}
+	create(t, service(ns, "app"), alias)
+	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	se, err := entryFor(ns, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{controllers.LabelManagedBy: "meshalias", controllers.LabelOwnerKind: "ServiceAlias", controllers.LabelOwnerName: "app"}
+	if fmt.Sprint(se.Labels) != fmt.Sprint(want) || len(se.Annotations) != 0 {
+		t.Errorf("entry labels %v annotations %v, want only %v", se.Labels, se.Annotations, want)
+	}
+}
+
 func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 	ns := newNamespace(t)
 	host := "app." + ns + ".alias"

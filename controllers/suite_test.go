@@ -83,7 +83,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cluster, err = localcluster.Start(localcluster.Options{RepoRoot: root, ControllerManager: true})
+	cluster, err = localcluster.Start(localcluster.Options{RepoRoot: root, ControllerManager: true, ServiceCIDR: "10.0.0.0/16"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -135,7 +135,11 @@ func operatorConfig(rolePath string) (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return user.Config(), nil
+	cfg := user.Config()
+	// As ctrl.GetConfig does for cmd/manager: no client-side throttling, API Priority and
+	// Fairness on the server decides.
+	cfg.QPS = -1
+	return cfg, nil
 }
 
 // startManager starts the operator as cmd/manager would, with its cache options.

@@ -3,6 +3,9 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -47,6 +50,7 @@ func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, 
 		current[se.Name] = se
 	}
 	var errs []error
+	var applied, pruned []string
 	for _, se := range plan.Entries {
 		existing := current[se.Name]
 		wrote, err := entryWriter{client: s.client}.apply(ctx, existing, se)
@@ -54,12 +58,13 @@ func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, 
 			errs = append(errs, err)
 			continue
 		}
-		if wrote && existing != nil && !isManaged(existing) {
+		switch {
+		case wrote && existing != nil && !isManaged(existing):
 			log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 			s.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
-		} else if wrote {
+		case wrote:
 			log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
-			s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied ServiceEntry %s for host %s", se.Name, se.Spec.Hosts[0])
+			applied = append(applied, se.Name)
 		}
 	}
 	for _, se := range plan.Prune {
@@ -68,7 +73,15 @@ func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, 
 			continue
 		}
 		log.Info("Deleted ServiceEntry", "ServiceEntry", klog.KObj(se), "hosts", se.Spec.Hosts)
-		s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Pruned", "Delete", "Deleted ServiceEntry %s: the alias no longer serves %v", se.Name, se.Spec.Hosts)
+		pruned = append(pruned, se.Name)
+	}
+	// One event per pass, not per entry: a NamespaceAlias over thousands of Services would
+	// otherwise flood the namespace's events.
+	if len(applied) > 0 {
+		s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied %s", countedNames(applied, "ServiceEntry", "ServiceEntries"))
+	}
+	if len(pruned) > 0 {
+		s.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Pruned", "Delete", "Deleted %s the alias no longer serves", countedNames(pruned, "ServiceEntry", "ServiceEntries"))
 	}
 	return plan, errors.Join(errs...)
 }
@@ -83,4 +96,16 @@ func (s aliasSyncer) report(alias runtime.Object, conditions *[]metav1.Condition
 	if !o.Ready && changed {
 		s.recorder.Eventf(alias, nil, corev1.EventTypeWarning, o.Reason, "Reconcile", "%s", o.Message)
 	}
+}
+
+// countedNames reads "ServiceEntry a" or "3 ServiceEntries: a, b, c", at most maxListed names.
+func countedNames(names []string, one, many string) string {
+	if len(names) == 1 {
+		return one + " " + names[0]
+	}
+	listed := names
+	if len(listed) > maxListed {
+		listed = append(slices.Clone(listed[:maxListed]), fmt.Sprintf("and %d more", len(names)-maxListed))
+	}
+	return fmt.Sprintf("%d %s: %s", len(names), many, strings.Join(listed, ", "))
 }

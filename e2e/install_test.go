@@ -81,7 +81,7 @@ func operatorKubeconfig(t *testing.T, cluster *controlplane.Cluster) string {
 // probes are off: nothing scrapes them here, and fixed ports would collide.
 func newOperator(t *testing.T, bin string, cluster *controlplane.Cluster) *operator.Operator {
 	t.Helper()
-	return operator.New(bin, operatorKubeconfig(t, cluster),
+	return operator.New(t, bin, operatorKubeconfig(t, cluster),
 		"--leader-elect",
 		"--leader-election-namespace="+operatorNamespace,
 		"--metrics-bind-address=0",

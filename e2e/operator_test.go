@@ -74,6 +74,9 @@ func TestOperator(t *testing.T) {
 			if holder == "" {
 				return errString("Lease " + leaseName + " has no holder")
 			}
+			if len(op.Grep("successfully acquired lease")) == 0 {
+				return errString("the operator has not logged acquiring the lease; lease lines: " + join(op.Grep("ease")))
+			}
 			t.Logf("Lease %s/%s held by %s", operatorNamespace, leaseName, holder)
 			return nil
 		}))
@@ -486,5 +489,9 @@ spec: {service: {name: traefik}, hosts: [traefik.bad-port], ports: [9999]}
 
 	step("graceful shutdown", func(t *testing.T) {
 		op.Stop(t)
+	})
+
+	step("the shipped RBAC refused the operator nothing", func(t *testing.T) {
+		op.CheckLogs(t)
 	})
 }

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -123,7 +124,9 @@ func run(once bool) error {
 
 // startOperator runs meshalias in this process, with the options cmd/manager uses.
 func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) (<-chan struct{}, error) {
-	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS = -1 // as ctrl.GetConfig does for cmd/manager
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Cache:   controllers.CacheOptions(),
 		Metrics: metricsserver.Options{BindAddress: "0"},

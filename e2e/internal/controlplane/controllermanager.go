@@ -15,7 +15,7 @@ import (
 // apiserver, and the test fails if it exits on its own meanwhile.
 func (c *Cluster) StartControllerManager(t *testing.T) *proc.Process {
 	t.Helper()
-	p := proc.Start(t, "kube-controller-manager", filepath.Join(c.BinDir, "kube-controller-manager"),
+	p, err := proc.Start(t, "kube-controller-manager", filepath.Join(c.BinDir, "kube-controller-manager"),
 		"--kubeconfig="+c.AdminKubeconfig,
 		"--authentication-kubeconfig="+c.AdminKubeconfig,
 		"--authorization-kubeconfig="+c.AdminKubeconfig,
@@ -24,6 +24,9 @@ func (c *Cluster) StartControllerManager(t *testing.T) *proc.Process {
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if !p.Running() {
 			t.Errorf("kube-controller-manager exited early: %v\n%s", p.ExitError(), p.Tail(30))

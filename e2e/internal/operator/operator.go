@@ -22,35 +22,59 @@ const forbidden = "forbidden"
 // Operator is one installation of the operator: the same binary, credentials and flags each
 // time it is (re)started.
 type Operator struct {
-	bin  string
+	// owner is the test the processes belong to: they outlive the subtests that (re)start
+	// them, and their logs stay readable until it ends.
+	owner *testing.T
+	bin   string
 	args []string
 	// runs are every process started so far, the current one last.
 	runs []*proc.Process
+	// checked are the runs whose logs CheckLogs has judged already.
+	checked map[*proc.Process]bool
 }
 
-// New describes an operator run as bin --kubeconfig=kubeconfig args...
-func New(bin, kubeconfig string, args ...string) *Operator {
-	return &Operator{bin: bin, args: append([]string{"--kubeconfig=" + kubeconfig}, args...)}
+// New describes an operator run as bin --kubeconfig=kubeconfig args..., for the test owner
+// and its subtests.
+func New(owner *testing.T, bin, kubeconfig string, args ...string) *Operator {
+	return &Operator{owner: owner, bin: bin, args: append([]string{"--kubeconfig=" + kubeconfig}, args...)}
 }
 
-// Start runs a new operator process. A cleanup stops it, if the test has not, and fails the
-// test if any run logged an RBAC refusal.
+// Start runs a new operator process. When the owning test ends, a cleanup stops it if it still
+// runs, and fails the test if the process logged an RBAC refusal.
 func (o *Operator) Start(t *testing.T) {
 	t.Helper()
 	if p := o.current(); p != nil && p.Running() {
-		t.Fatalf("operator already running (pid log %s)", p.LogPath)
+		t.Fatalf("operator already running (log %s)", p.LogPath)
 	}
-	p := proc.Start(t, fmt.Sprintf("meshalias-%d", len(o.runs)+1), o.bin, o.args...)
+	p, err := proc.Start(o.owner, fmt.Sprintf("meshalias-%d", len(o.runs)+1), o.bin, o.args...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o.runs = append(o.runs, p)
 	t.Logf("started %s %s (log %s)", o.bin, strings.Join(o.args, " "), p.LogPath)
-	t.Cleanup(func() {
+	o.owner.Cleanup(func() {
 		if p.Running() {
 			if err := p.Stop(stopTimeout); err != nil {
-				t.Errorf("stopping the operator at the end: %v\n%s", err, p.Tail(30))
+				o.owner.Errorf("stopping the operator at the end: %v\n%s", err, p.Tail(30))
 			}
 		}
-		o.checkLog(t, p)
+		if !o.checked[p] {
+			o.checkLog(o.owner, p)
+		}
 	})
+}
+
+// CheckLogs fails t for every log line, of every run so far, in which the apiserver refused
+// the operator something. Stop the operator first to judge a whole run.
+func (o *Operator) CheckLogs(t *testing.T) {
+	t.Helper()
+	if o.checked == nil {
+		o.checked = map[*proc.Process]bool{}
+	}
+	for _, p := range o.runs {
+		o.checkLog(t, p)
+		o.checked[p] = true
+	}
 }
 
 // Stop sends SIGTERM to the running operator and fails the test unless it exits with code 0.
@@ -77,16 +101,6 @@ func (o *Operator) Alive() error {
 		return fmt.Errorf("operator exited (%v):\n%s", p.ExitError(), p.Tail(30))
 	}
 	return nil
-}
-
-// Forbidden returns the log lines, of every run so far, in which the apiserver refused the
-// operator something.
-func (o *Operator) Forbidden() []string {
-	var lines []string
-	for _, p := range o.runs {
-		lines = append(lines, forbiddenLines(p)...)
-	}
-	return lines
 }
 
 // Grep returns the log lines, of every run so far, that contain substr.

@@ -25,19 +25,18 @@ type Process struct {
 }
 
 // Start runs bin with args. Its stdout and stderr go to a file in the test's temporary
-// directory. A cleanup kills the process if the test has not stopped it, so that nothing
-// outlives the test.
-func Start(t *testing.T, name, bin string, args ...string) *Process {
-	t.Helper()
+// directory. A cleanup of t kills the process if it still runs, so that nothing outlives the
+// test. Start does not fail t itself, so that a subtest may start a process its parent owns.
+func Start(t testing.TB, name, bin string, args ...string) (*Process, error) {
 	logFile, err := os.CreateTemp(t.TempDir(), name+"-*.log")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		t.Fatalf("starting %s: %v", name, err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := &Process{Name: name, LogPath: logFile.Name(), cmd: cmd, log: logFile, done: make(chan struct{})}
 	go func() {
@@ -51,7 +50,7 @@ func Start(t *testing.T, name, bin string, args ...string) *Process {
 			<-p.done
 		}
 	})
-	return p
+	return p, nil
 }
 
 // Running reports whether the process has not exited yet.

@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -113,10 +112,4 @@ func sortedKeys[V any](m map[string]V) []string {
 		keys = append(keys, k)
 	}
 	return sorted(keys)
-}
-
-// selects tells whether a NamespaceAlias selects a Service.
-func selects(alias *meshaliasv1.NamespaceAlias, svc *corev1.Service) bool {
-	selector, err := serviceSelector(alias)
-	return err == nil && selector.Matches(labels.Set(svc.Labels))
 }

@@ -24,11 +24,7 @@ SNI and are safe. Resolution NONE passes traffic on and is reported as info.
 Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 		Example: "  kubectl meshalias audit -A\n  kubectl meshalias audit -n abc -o json",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			scope, where, err := opts.scope()
+			c, scope, where, err := opts.connect()
 			if err != nil {
 				return err
 			}

@@ -67,7 +67,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// client builds a client from kubectl's flags.
+// connect builds a client from kubectl's flags, and the namespace scope to list in.
+func (o *options) connect() (client.Client, client.ListOption, string, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	scope, where, err := o.scope()
+	return c, scope, where, err
+}
+
 func (o *options) client() (client.Client, error) {
 	cfg, err := o.kube.ToRESTConfig()
 	if err != nil {

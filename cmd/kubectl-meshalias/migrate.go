@@ -39,11 +39,7 @@ matching the legacy entries' labels: it rewrites them in place when the aliases 
 				}
 				mapping[domain] = ns
 			}
-			c, err := opts.client()
-			if err != nil {
-				return err
-			}
-			scope, where, err := opts.scope()
+			c, scope, where, err := opts.connect()
 			if err != nil {
 				return err
 			}

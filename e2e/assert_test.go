@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -88,3 +89,12 @@ func join(s []string) string { return "[" + strings.Join(s, ", ") + "]" }
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// waitForNextSecond returns once the wall clock is in a later second than ts, so that an object
+// created now gets a strictly later creationTimestamp.
+func waitForNextSecond(ts time.Time) {
+	next := ts.Truncate(time.Second).Add(time.Second)
+	if d := time.Until(next); d > 0 {
+		time.Sleep(d + 10*time.Millisecond)
+	}
+}

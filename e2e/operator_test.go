@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,8 +75,8 @@ func TestOperator(t *testing.T) {
 			if holder == "" {
 				return errString("Lease " + leaseName + " has no holder")
 			}
-			if len(op.Grep("successfully acquired lease")) == 0 {
-				return errString("the operator has not logged acquiring the lease; lease lines: " + join(op.Grep("ease")))
+			if len(op.Grep("Successfully acquired lease")) == 0 {
+				return errString("the operator has not logged acquiring the lease")
 			}
 			t.Logf("Lease %s/%s held by %s", operatorNamespace, leaseName, holder)
 			return nil
@@ -394,6 +395,11 @@ metadata: {name: bad-port, namespace: ` + ns + `}
 spec: {service: {name: traefik}, hosts: [traefik.bad-port], ports: [9999]}
 `, "InvalidSpec", "traefik.bad-port"},
 		}
+		// Claims are ordered by creationTimestamp, which has one-second resolution, then by
+		// name: the rival must be created in a later second than the alias it challenges.
+		traefikAlias, err := serviceAlias(c, ns, sa)
+		must(t, err)
+		waitForNextSecond(traefikAlias.GetCreationTimestamp().Time)
 		for _, tc := range cases {
 			create(t, c, tc.doc)
 		}
@@ -479,6 +485,14 @@ spec: {service: {name: traefik}, hosts: [traefik.bad-port], ports: [9999]}
 				}
 				return errString("still there")
 			}))
+		}
+		// The operator itself deletes nothing here: collection is the garbage collector's.
+		for _, line := range op.Grep("Deleted ServiceEntry") {
+			for _, host := range []string{"traefik." + helloDomain, "service-api." + helloDomain} {
+				if strings.Contains(line, entryName(host)) {
+					t.Errorf("the operator, not the garbage collector, deleted the entry for %s: %s", host, line)
+				}
+			}
 		}
 		for _, name := range []string{legacyName, entryName(aliasHost)} {
 			if _, err := serviceEntry(c, ns, name); err != nil {

@@ -33,6 +33,7 @@ func (r *sizeRun) converge(ctx context.Context) error {
 		return err
 	}
 
+	writesBefore := r.tr.aliasCounts(benchNS).writes
 	start := time.Now()
 	if err := r.op.start(); err != nil {
 		return err
@@ -64,7 +65,7 @@ func (r *sizeRun) converge(ctx context.Context) error {
 	r.res.ConvergeRequests = m.requestsBy()
 	r.res.ReconcileMean = seconds(m.mean("controller_runtime_reconcile_time_seconds", label("controller", "servicealias")))
 	r.res.ReconcileBusy = seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", label("controller", "servicealias")))
-	r.res.Applies = r.op.logMentions("Applied ServiceEntry")
+	r.res.AliasWrites = r.tr.aliasCounts(benchNS).writes - writesBefore
 	r.res.QueueWaitMean = seconds(m.mean("workqueue_queue_duration_seconds", label("name", "servicealias")))
 	if r.res.ConvergeCPU, err = r.op.cpu(); err != nil {
 		return err
@@ -104,6 +105,9 @@ func (r *sizeRun) idleWrites(ctx context.Context) error {
 		return err
 	}
 	r.res.Heap = int64(m1.sum("go_memstats_heap_alloc_bytes", nil))
+	r.res.HeapInuse = int64(m1.sum("go_memstats_heap_inuse_bytes", nil))
+	r.res.HeapUnreleased = int64(m1.sum("go_memstats_heap_idle_bytes", nil) - m1.sum("go_memstats_heap_released_bytes", nil))
+	r.res.NextGC = int64(m1.sum("go_memstats_next_gc_bytes", nil))
 	say("N=%d: idle writes %d (objects changed %d); RSS %s MiB (peak %s), heap %s MiB", r.n,
 		r.res.IdleWrites, r.res.IdleChanged, mib(r.res.RSS), mib(r.res.PeakRSS), mib(r.res.Heap))
 	return nil

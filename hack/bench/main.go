@@ -33,12 +33,14 @@ func main() {
 	workers := flag.Int("workers", 8, "Workers of the bench's own client, for the floor and the set-up.")
 	out := flag.String("out", "BENCHMARKS.md", "The report; a relative path is taken from the repository root.")
 	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated, such as --max-concurrent-reconciles=8.")
+	operatorEnv := flag.String("operator-env", "", "Extra environment for the operator, space-separated, such as GOMEMLIMIT=100MiB.")
 	flag.Parse()
 	// The bench's own informers log through controller-runtime; their chatter is not wanted.
 	crlog.SetLogger(logr.Discard())
 
 	if err := run(*sizes, settings{
 		operatorArgs:  strings.Fields(*operatorArgs),
+		operatorEnv:   strings.Fields(*operatorEnv),
 		workers:       *workers,
 		followSamples: *followSamples,
 		idle:          *idle,

@@ -34,6 +34,7 @@ type operator struct {
 	bin        string
 	kubeconfig string
 	extraArgs  []string
+	extraEnv   []string
 	log        *os.File
 
 	cmd        *exec.Cmd
@@ -59,9 +60,10 @@ func (o *operator) start() error {
 		"--leader-elect=false",
 		"--cluster-domain=" + clusterDomain,
 	}, o.extraArgs...)
-	fmt.Fprintf(o.log, "\n==== %s starting %s %s\n", time.Now().Format(time.RFC3339Nano), o.bin, strings.Join(args, " "))
+	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.extraEnv, " "), o.bin, strings.Join(args, " "))
 	o.cmd = exec.Command(o.bin, args...)
 	o.cmd.Stdout, o.cmd.Stderr = o.log, o.log
+	o.cmd.Env = append(os.Environ(), o.extraEnv...)
 	// The operator must not outlive an interrupted bench.
 	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := o.cmd.Start(); err != nil {

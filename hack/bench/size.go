@@ -21,6 +21,7 @@ type settings struct {
 	root          string
 	operatorBin   string
 	operatorArgs  []string
+	operatorEnv   []string
 	workers       int
 	followSamples int
 	idle          time.Duration
@@ -46,7 +47,8 @@ type result struct {
 	// Operator-side figures over the convergence: the mean reconcile and wait in the workqueue,
 	// the total time spent reconciling ServiceAliases, and the entry applies it logged.
 	ReconcileMean, QueueWaitMean, ReconcileBusy time.Duration
-	Applies                                     int
+	// AliasWrites counts the changes the bench's watch saw to the aliases until convergence.
+	AliasWrites int
 
 	IdleWrites, IdleChanged       int
 	RestartWrites, RestartChanged int
@@ -64,6 +66,9 @@ type result struct {
 
 	// Memory after convergence and 30 s idle, with N aliases, Services and entries.
 	RSS, PeakRSS, Heap int64
+	// What the Go runtime holds besides: heap spans in use, free spans it has not returned to
+	// the OS, and the heap size at which the next GC starts.
+	HeapInuse, HeapUnreleased, NextGC int64
 	// Memory at the end, with the NamespaceAlias's N more Services and entries as well.
 	FinalRSS, FinalHeap int64
 
@@ -141,7 +146,7 @@ func runSize(ctx context.Context, s settings, n int) *result {
 		}
 		r := &sizeRun{
 			settings: s, n: n, c: c, tr: tr, res: res,
-			op: &operator{bin: s.operatorBin, kubeconfig: cluster.Kubeconfig, extraArgs: s.operatorArgs, log: opLog},
+			op: &operator{bin: s.operatorBin, kubeconfig: cluster.Kubeconfig, extraArgs: s.operatorArgs, extraEnv: s.operatorEnv, log: opLog},
 		}
 		defer func() {
 			if err := r.op.stop(); err != nil {

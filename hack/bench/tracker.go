@@ -33,13 +33,18 @@ type tracker struct {
 }
 
 type aliasState struct {
+	resourceVersion string
 	// caughtUp: status.observedGeneration equals metadata.generation.
 	caughtUp bool
 	// ready: caught up, and Ready=True for this generation.
 	ready bool
 }
 
-type aliasCounts struct{ total, caughtUp, ready int }
+type aliasCounts struct {
+	total, caughtUp, ready int
+	// writes counts the changes seen to existing aliases: each is a write that changed one.
+	writes int
+}
 
 type nsAliasState struct {
 	ready    bool
@@ -108,8 +113,9 @@ func (t *tracker) setAlias(o client.Object, present bool) {
 	key := client.ObjectKeyFromObject(a)
 	caughtUp := a.Status.ObservedGeneration == a.Generation
 	st := aliasState{
-		caughtUp: caughtUp,
-		ready:    caughtUp && meta.IsStatusConditionPresentAndEqual(a.Status.Conditions, meshaliasv1.ConditionReady, "True") && readyGeneration(a.Status.Conditions) == a.Generation,
+		resourceVersion: a.ResourceVersion,
+		caughtUp:        caughtUp,
+		ready:           caughtUp && meta.IsStatusConditionPresentAndEqual(a.Status.Conditions, meshaliasv1.ConditionReady, "True") && readyGeneration(a.Status.Conditions) == a.Generation,
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -118,7 +124,11 @@ func (t *tracker) setAlias(o client.Object, present bool) {
 		c = &aliasCounts{}
 		t.counts[key.Namespace] = c
 	}
-	if old, had := t.aliases[key]; had {
+	old, had := t.aliases[key]
+	if had && present && old.resourceVersion != st.resourceVersion {
+		c.writes++
+	}
+	if had {
 		c.total--
 		c.caughtUp -= b2i(old.caughtUp)
 		c.ready -= b2i(old.ready)

@@ -26,7 +26,7 @@ type Operator struct {
 	// them, and their logs stay readable until it ends.
 	owner *testing.T
 	bin   string
-	args []string
+	args  []string
 	// runs are every process started so far, the current one last.
 	runs []*proc.Process
 	// checked are the runs whose logs CheckLogs has judged already.

@@ -6,9 +6,9 @@ SHELL := /usr/bin/env bash -o pipefail
 IMG ?= meshalias/meshalias:dev
 # Set ONCE=1 to play the demo's story once and exit with its verdict.
 ONCE ?=
-# The folder that holds etcd, kube-apiserver, kube-controller-manager and kubectl.
-KUBEBUILDER_ASSETS ?= $(shell hack/build-control-plane.sh 2>/dev/null | tail -1)
-export KUBEBUILDER_ASSETS
+# The control-plane binaries live in bin/k8s/<version>/; hack/build-control-plane.sh builds
+# them once per machine, prints a progress line per binary, and prints the folder last.
+CONTROL_PLANE = $$(hack/build-control-plane.sh | tail -1)
 
 .PHONY: all
 all: build
@@ -16,18 +16,18 @@ all: build
 ##@ The two set-up commands
 
 .PHONY: demo
-demo: control-plane ## Play the incident's story on an embedded control plane (ONCE=1 to exit when done).
-	go run ./hack/demo $(if $(ONCE),--once)
+demo: ## Play the incident's story on an embedded control plane (ONCE=1 to exit when done).
+	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/demo $(if $(ONCE),--once)
 
 .PHONY: test
-test: control-plane ## Run every test: unit, fuzz seeds, envtest integration and e2e.
+test: ## Run every test: unit, fuzz seeds, envtest integration and e2e.
 	hack/test.sh
 
 ##@ Development
 
 .PHONY: control-plane
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl once per machine.
-	@hack/build-control-plane.sh >/dev/null
+	@hack/build-control-plane.sh
 
 .PHONY: generate
 generate: ## Regenerate deepcopy, CRDs and RBAC from the markers.
@@ -60,7 +60,7 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 ##@ Deployment
 
-KUBECTL ?= $(KUBEBUILDER_ASSETS)/kubectl
+KUBECTL ?= $(CONTROL_PLANE)/kubectl
 
 .PHONY: install-manifest
 install-manifest: ## Render config/default into dist/install.yaml, the release artifact.
@@ -79,12 +79,12 @@ undeploy: ## Delete what deploy applied. Aliases go with their CRDs, and entries
 ##@ Beyond make test
 
 .PHONY: e2e
-e2e: control-plane build ## Run only the e2e module: the built operator under its own RBAC, judged by Istio's pilot.
-	cd e2e && go test -count=1 -v -timeout 45m ./...
+e2e: ## Run only the e2e module: the built operator under its own RBAC, judged by Istio's pilot.
+	cd e2e && KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go test -count=1 -v -timeout 45m ./...
 
 .PHONY: bench
-bench: control-plane ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
-	go run ./hack/bench
+bench: ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
+	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/bench
 
 .PHONY: help
 help:

@@ -100,10 +100,8 @@ func TestNamespaceAliasFollowsServices(t *testing.T) {
 	if err := k8s.Delete(ctx, api); err != nil {
 		t.Fatal(err)
 	}
-	again := service(ns, "service-api")
-	again.Labels["alias"] = "yes"
-	again.Spec.ClusterIP = nextIP(api.Spec.ClusterIP)
-	create(t, again)
+	recreateWithNewIP(t, ns, "service-api", api.Spec.ClusterIP)
+	relabel(t, ns, "service-api", map[string]string{"app": "service-api", "alias": "yes"})
 	waitHosts(t, ns, "hello", "service-api."+domain, "internal."+domain) // hostsServed checks the new IP
 
 	// Entries of Services that did not change were never rewritten.

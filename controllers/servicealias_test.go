@@ -167,10 +167,7 @@ func TestServiceAliasFollowsRecreatedService(t *testing.T) {
 		t.Errorf("a missing Service should read as Stalled: %v", alias.Status.Conditions)
 	}
 
-	// Take the old IP out of the allocator's way by asking for another one explicitly.
-	again := service(ns, "app")
-	again.Spec.ClusterIP = nextIP(oldIP)
-	create(t, again)
+	again := recreateWithNewIP(t, ns, "app", oldIP)
 	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
 	eventually(t, "entry follows the new ClusterIP", func() error {
 		se, err := entryFor(ns, host)
@@ -359,10 +356,24 @@ func patchAlias(t *testing.T, alias *meshaliasv1.ServiceAlias, mutate func(*mesh
 
 func ptrTo[T any](v T) *T { return &v }
 
-// nextIP returns an address near ip in the Service range, so a re-created Service surely gets
-// a ClusterIP other than its old one.
-func nextIP(ip string) string {
-	var a, b, c, d int
-	fmt.Sscanf(ip, "%d.%d.%d.%d", &a, &b, &c, &d)
-	return fmt.Sprintf("%d.%d.%d.%d", a, b, c, (d+101)%254+1)
+// recreateWithNewIP creates the Service again, until the allocator gives it a ClusterIP
+// other than its old one.
+func recreateWithNewIP(t *testing.T, ns, name, oldIP string) *corev1.Service {
+	t.Helper()
+	for {
+		svc := service(ns, name)
+		create(t, svc)
+		if svc.Spec.ClusterIP != oldIP {
+			return svc
+		}
+		if err := k8s.Delete(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the Service is gone", func() error {
+			if err := k8s.Get(ctx, clientKey(ns, name), &corev1.Service{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("still there: %v", err)
+			}
+			return nil
+		})
+	}
 }

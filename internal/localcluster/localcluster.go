@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -117,6 +118,9 @@ func (c *Cluster) startControllerManager(log *os.File) error {
 	if log != nil {
 		c.kcm.Stdout, c.kcm.Stderr = log, log
 	}
+	// If this process dies without Stop (a killed demo, a crashed test), take the
+	// controller manager with it rather than leave it running.
+	c.kcm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := c.kcm.Start(); err != nil {
 		return fmt.Errorf("starting kube-controller-manager: %w", err)
 	}

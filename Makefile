@@ -82,9 +82,13 @@ undeploy: ## Delete what deploy applied. Aliases go with their CRDs, and entries
 e2e: ## Run only the e2e module: the built operator under its own RBAC, judged by Istio's pilot.
 	cd e2e && KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go test -count=1 -v -timeout 45m ./...
 
+# The operator runs as a pod with a 150Mi memory limit would: the Deployment passes the limit
+# to the Go runtime as GOMEMLIMIT.
+BENCH_FLAGS ?= -operator-env=GOMEMLIMIT=150MiB
+
 .PHONY: bench
 bench: ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
-	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/bench
+	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: help
 help:

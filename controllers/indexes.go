@@ -83,3 +83,8 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 func isManaged(se *networkingv1.ServiceEntry) bool {
 	return se.Labels[LabelManagedBy] == ManagedByValue
 }
+
+// ownedBy tells whether an entry is the named alias's own, by the contract's labels.
+func ownedBy(se *networkingv1.ServiceEntry, kind, namespace, name string) bool {
+	return isManaged(se) && se.Namespace == namespace && se.Labels[LabelOwnerKind] == kind && se.Labels[LabelOwnerName] == name
+}

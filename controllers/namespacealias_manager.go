@@ -21,7 +21,7 @@ import (
 func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshaliasv1.NamespaceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(entryChanged)).
+		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(ownEntryChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
 		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
 		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -38,11 +38,18 @@ func (r *NamespaceAliasReconciler) aliasesOfService(ctx context.Context, o clien
 	return r.namespaceAliases(ctx, client.InNamespace(o.GetNamespace()))
 }
 
+// aliasesOfEntryHosts wakes the other NamespaceAliases whose domain covers an entry's hosts.
+// The entry's own alias hears of it through Owns.
 func (r *NamespaceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	for _, h := range o.(*networkingv1.ServiceEntry).Spec.Hosts {
+	se := o.(*networkingv1.ServiceEntry)
+	for _, h := range se.Spec.Hosts {
 		if _, domain, ok := parentDomain(h); ok {
-			reqs = append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: domain})...)
+			for _, req := range r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: domain}) {
+				if !ownedBy(se, KindNamespaceAlias, req.Namespace, req.Name) {
+					reqs = append(reqs, req)
+				}
+			}
 		}
 	}
 	return reqs

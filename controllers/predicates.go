@@ -29,6 +29,14 @@ var serviceChanged = predicate.Funcs{
 	},
 }
 
+// ownEntryChanged passes the events of an alias's own entries that may be drift: deletion,
+// and updates of the spec (generation), labels or ownerReferences. Their creation is the
+// alias's own doing, and waking the alias again for it would double every reconcile.
+var ownEntryChanged = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+	UpdateFunc: entryChanged.UpdateFunc,
+}
+
 // entryChanged passes ServiceEntry events that may be drift: creation, deletion, and updates
 // of the spec (generation), labels or ownerReferences. istiod writes an entry's status; that
 // never wakes a reconcile.

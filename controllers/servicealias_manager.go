@@ -22,7 +22,7 @@ import (
 func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshaliasv1.ServiceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(entryChanged)).
+		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(ownEntryChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
 		// Another entry that declares one of our hosts: a conflict begins or ends.
 		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
@@ -38,10 +38,17 @@ func (r *ServiceAliasReconciler) aliasesOfService(ctx context.Context, o client.
 	return r.serviceAliases(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAliasService: o.GetName()})
 }
 
+// aliasesOfEntryHosts wakes the other aliases that want an entry's hosts. The entry's own
+// alias hears of it through Owns.
 func (r *ServiceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
-	for _, h := range o.(*networkingv1.ServiceEntry).Spec.Hosts {
-		reqs = append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h})...)
+	se := o.(*networkingv1.ServiceEntry)
+	for _, h := range se.Spec.Hosts {
+		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h}) {
+			if !ownedBy(se, KindServiceAlias, req.Namespace, req.Name) {
+				reqs = append(reqs, req)
+			}
+		}
 	}
 	return reqs
 }

@@ -38,7 +38,7 @@ func main() {
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's own namespace by default.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too. Off by default: HTTP/2 Rapid Reset and Stream Cancellation.")
 	flag.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used in the endpoint names <service>.<namespace>.svc.<domain>.")
-	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Workers per controller.")
+	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller. Each spends most of its time waiting on the API server.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	zapOpts := zap.Options{}

@@ -19,34 +19,37 @@ import (
 
 // followOnce re-creates Service i with a new explicit ClusterIP, as `kubectl replace --force`
 // does, and returns the time from the create request until the bench's watch sees the alias's
-// ServiceEntry carry the new address.
-func (r *sizeRun) followOnce(ctx context.Context, i int) (time.Duration, error) {
+// ServiceEntry carry the new address. It also returns how long the create request itself took:
+// the API server's Service create (ClusterIP allocation) is part of the time, not the
+// operator's doing.
+func (r *sizeRun) followOnce(ctx context.Context, i int) (total, create time.Duration, err error) {
 	name := serviceName(i)
 	entry := types.NamespacedName{Namespace: benchNS, Name: controllers.EntryName(aliasHost(i))}
 	if err := r.c.Delete(ctx, newService(benchNS, name, "")); err != nil {
-		return 0, fmt.Errorf("deleting Service %s: %w", name, err)
+		return 0, 0, fmt.Errorf("deleting Service %s: %w", name, err)
 	}
 	for attempt := 0; ; attempt++ {
 		ip := r.ips.take()
 		seen := r.tr.expect(entry, ip)
 		start := time.Now()
 		err := r.c.Create(ctx, newService(benchNS, name, ip))
+		create = time.Since(start)
 		if err != nil {
 			r.tr.forget(entry)
 			// Another Service was given this address; take the next one.
 			if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "already allocated") && attempt < 10 {
 				continue
 			}
-			return 0, fmt.Errorf("re-creating Service %s with ClusterIP %s: %w", name, ip, err)
+			return 0, 0, fmt.Errorf("re-creating Service %s with ClusterIP %s: %w", name, ip, err)
 		}
 		select {
 		case at := <-seen:
-			return at.Sub(start), nil
+			return at.Sub(start), create, nil
 		case <-time.After(15 * time.Minute):
 			r.tr.forget(entry)
-			return 0, fmt.Errorf("ServiceEntry %s never carried %s", entry, ip)
+			return 0, 0, fmt.Errorf("ServiceEntry %s never carried %s", entry, ip)
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
 	}
 }
@@ -56,11 +59,12 @@ func (r *sizeRun) followIdle(ctx context.Context) error {
 	say("N=%d: follow a re-created Service, idle, %d samples", r.n, r.followSamples)
 	every := max(r.followSamples/10, 1)
 	for k := range r.followSamples {
-		d, err := r.followOnce(ctx, (k*r.n/r.followSamples)%r.n)
+		d, create, err := r.followOnce(ctx, (k*r.n/r.followSamples)%r.n)
 		if err != nil {
 			return err
 		}
 		r.res.FollowIdle = append(r.res.FollowIdle, d)
+		r.res.FollowIdleCreate = append(r.res.FollowIdleCreate, create)
 		if (k+1)%every == 0 {
 			progress("follow idle: %d/%d samples", k+1, r.followSamples)
 		}
@@ -204,7 +208,7 @@ func (r *sizeRun) sampleDuring(ctx context.Context, seed uint64, drained func() 
 		wg.Go(func() {
 			for !stop.Load() {
 				k := int(next.Add(1)) - 1
-				d, err := r.followOnce(ctx, order[k%r.n])
+				d, _, err := r.followOnce(ctx, order[k%r.n])
 				mu.Lock()
 				if err != nil {
 					first = cmp.Or(first, err)

@@ -56,6 +56,8 @@ type result struct {
 	RestartSync time.Duration
 
 	FollowIdle []time.Duration
+	// FollowIdleCreate is the part of each idle sample spent in the Service create request.
+	FollowIdleCreate []time.Duration
 	// Backlog is the number of aliases whose spec is bumped, first while the operator is down
 	// (a start-up backlog), then back while it runs (a live one). The drains run from the
 	// operator's start, or the live bump's, until every alias is handled at its generation.

@@ -167,7 +167,7 @@ func writeReport(path string, s settings, results []*result) error {
 }
 
 func operatorFlagsNote(s settings) string {
-	note := " (4 workers per controller)."
+	note := " (8 workers per controller, the --max-concurrent-reconciles default)."
 	if len(s.operatorArgs) > 0 {
 		note = ", plus `" + strings.Join(s.operatorArgs, " ") + "`."
 	}

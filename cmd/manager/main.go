@@ -29,6 +29,7 @@ func main() {
 		leaderElect   bool
 		leaderNS      string
 		enableHTTP2   bool
+		pprofAddr     string
 		cfg           controllers.Config
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" turns it off.")
@@ -36,6 +37,7 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the liveness and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one replica writes.")
 	flag.StringVar(&leaderNS, "leader-election-namespace", "", "Namespace of the leader election Lease; the pod's own namespace by default.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address to serve Go's pprof profiles on, for performance work; \"0\" turns it off.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too. Off by default: HTTP/2 Rapid Reset and Stream Cancellation.")
 	flag.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used in the endpoint names <service>.<namespace>.svc.<domain>.")
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller. Each spends most of its time waiting on the API server.")
@@ -78,6 +80,7 @@ func main() {
 		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              "meshalias.meshalias.io",
 		LeaderElectionNamespace:       leaderNS,

@@ -37,13 +37,14 @@ type AuditReconciler struct {
 	recorder events.EventRecorder
 
 	mu sync.Mutex
-	// unsafe maps each unsafe entry to its finding's message, to raise one event per change.
-	unsafe map[client.ObjectKey]string
+	// unsafe maps, per namespace, each unsafe entry's name to its finding's message: the
+	// gauge is a map's length, and an event is raised once per change of message.
+	unsafe map[string]map[string]string
 }
 
 // NewAuditReconciler returns an audit that reads through c.
 func NewAuditReconciler(c client.Client, recorder events.EventRecorder) *AuditReconciler {
-	return &AuditReconciler{Client: c, recorder: recorder, unsafe: map[client.ObjectKey]string{}}
+	return &AuditReconciler{Client: c, recorder: recorder, unsafe: map[string]map[string]string{}}
 }
 
 // Reconcile audits one entry and updates the gauge of its namespace.
@@ -61,18 +62,18 @@ func (r *AuditReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 
 	r.mu.Lock()
-	previous, wasUnsafe := r.unsafe[req.NamespacedName]
+	inNamespace := r.unsafe[req.Namespace]
+	if inNamespace == nil {
+		inNamespace = map[string]string{}
+		r.unsafe[req.Namespace] = inNamespace
+	}
+	previous, wasUnsafe := inNamespace[req.Name]
 	if unsafe {
-		r.unsafe[req.NamespacedName] = finding.Message
+		inNamespace[req.Name] = finding.Message
 	} else {
-		delete(r.unsafe, req.NamespacedName)
+		delete(inNamespace, req.Name)
 	}
-	count := 0
-	for key := range r.unsafe {
-		if key.Namespace == req.Namespace {
-			count++
-		}
-	}
+	count := len(inNamespace)
 	r.mu.Unlock()
 	unsafeEntries.WithLabelValues(req.Namespace).Set(float64(count))
 

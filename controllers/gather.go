@@ -45,7 +45,7 @@ func (g gatherer) facts(ctx context.Context, in Intent, services map[string]*cor
 	}
 
 	for _, t := range in.Targets {
-		rivals, err := g.rivals(ctx, t.Host)
+		rivals, err := g.rivals(ctx, t.Host, in.Claim)
 		if err != nil {
 			return f, err
 		}
@@ -84,16 +84,16 @@ func (g gatherer) adoptable(se *networkingv1.ServiceEntry, namespace string) boo
 	return g.adopt != nil && !g.adopt.Empty() && se.Namespace == namespace && g.adopt.Matches(labels.Set(se.Labels))
 }
 
-// rivals returns every alias, of either kind, that claims a host.
-func (g gatherer) rivals(ctx context.Context, host string) ([]Claim, error) {
+// rivals returns every other alias, of either kind, that claims a host.
+func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim, error) {
 	var claims []Claim
 	var sas meshaliasv1.ServiceAliasList
 	if err := g.reader.List(ctx, &sas, client.MatchingFields{indexAliasHost: host}); err != nil {
 		return nil, fmt.Errorf("listing ServiceAliases for host %s: %w", host, err)
 	}
 	for _, sa := range sas.Items {
-		if sa.DeletionTimestamp.IsZero() {
-			claims = append(claims, claimOf(KindServiceAlias, &sa.ObjectMeta))
+		if c := claimOf(KindServiceAlias, &sa.ObjectMeta); sa.DeletionTimestamp.IsZero() && !c.same(mine) {
+			claims = append(claims, c)
 		}
 	}
 
@@ -106,7 +106,8 @@ func (g gatherer) rivals(ctx context.Context, host string) ([]Claim, error) {
 		return nil, fmt.Errorf("listing NamespaceAliases for domain %s: %w", domain, err)
 	}
 	for _, na := range nas.Items {
-		if !na.DeletionTimestamp.IsZero() {
+		claim := claimOf(KindNamespaceAlias, &na.ObjectMeta)
+		if !na.DeletionTimestamp.IsZero() || claim.same(mine) {
 			continue
 		}
 		// A NamespaceAlias claims x.<domain> only while it selects a Service x.
@@ -122,7 +123,7 @@ func (g gatherer) rivals(ctx context.Context, host string) ([]Claim, error) {
 		if err != nil || !selector.Matches(labels.Set(svc.Labels)) {
 			continue
 		}
-		claims = append(claims, claimOf(KindNamespaceAlias, &na.ObjectMeta))
+		claims = append(claims, claim)
 	}
 	return claims, nil
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,12 +46,8 @@ func (r *NamespaceAliasReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	before := alias.DeepCopy()
 	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, alias.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, err)
-		}
+		changed := !equality.Semantic.DeepEqual(before.Status, alias.Status)
+		retErr = errors.Join(retErr, r.syncer.writeStatus(ctx, before, alias, changed))
 	}()
 	return r.reconcile(ctx, alias)
 }
@@ -65,7 +62,7 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 	}
 	var list corev1.ServiceList
 	if err := r.List(ctx, &list, client.InNamespace(alias.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
-		return r.retry(alias, err)
+		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 	services := make(map[string]*corev1.Service, len(list.Items))
 	for i := range list.Items {
@@ -74,7 +71,7 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 
 	plan, err := r.syncer.sync(ctx, alias, namespaceAliasIntent(alias, services), services)
 	if err != nil {
-		return r.retry(alias, err)
+		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 
 	outcome := NamespaceAliasOutcome(plan.Results)
@@ -86,11 +83,6 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 	return ctrl.Result{}, nil
 }
 
-func (r *NamespaceAliasReconciler) retry(alias *meshaliasv1.NamespaceAlias, err error) (ctrl.Result, error) {
-	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, RetryOutcome(err))
-	return ctrl.Result{}, err
-}
-
 // namespaceAliasIntent reduces a NamespaceAlias and its selected Services to the Intent both
 // kinds share: one target x.<domain> per Service x.
 func namespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string]*corev1.Service) Intent {
@@ -100,16 +92,8 @@ func namespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string
 		ExportTo: alias.Spec.ExportTo,
 		TLSMode:  alias.Spec.TLSMode,
 	}
-	for _, name := range sortedKeys(services) {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
 		in.Targets = append(in.Targets, Target{Host: name + "." + alias.Spec.Domain, ServiceName: name})
 	}
 	return in
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return sorted(keys)
 }

@@ -48,12 +48,8 @@ func (r *ServiceAliasReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	before := alias.DeepCopy()
 	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, alias.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			retErr = errors.Join(retErr, err)
-		}
+		changed := !equality.Semantic.DeepEqual(before.Status, alias.Status)
+		retErr = errors.Join(retErr, r.syncer.writeStatus(ctx, before, alias, changed))
 	}()
 	return r.reconcile(ctx, alias)
 }
@@ -66,12 +62,12 @@ func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshalias
 	case err == nil:
 		services[svc.Name] = svc
 	case !apierrors.IsNotFound(err):
-		return r.retry(alias, err)
+		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 
 	plan, err := r.syncer.sync(ctx, alias, serviceAliasIntent(alias), services)
 	if err != nil {
-		return r.retry(alias, err)
+		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 
 	outcome := ServiceAliasOutcome(plan.Results)
@@ -88,12 +84,6 @@ func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshalias
 		return ctrl.Result{}, reconcile.TerminalError(errors.New(outcome.Message))
 	}
 	return ctrl.Result{}, nil
-}
-
-// retry records a failed call to the API server and hands the error to the workqueue's backoff.
-func (r *ServiceAliasReconciler) retry(alias *meshaliasv1.ServiceAlias, err error) (ctrl.Result, error) {
-	r.syncer.report(alias, &alias.Status.Conditions, alias.Generation, RetryOutcome(err))
-	return ctrl.Result{}, err
 }
 
 // serviceAliasIntent reduces a ServiceAlias to the Intent both kinds share.

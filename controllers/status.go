@@ -134,16 +134,20 @@ func worstReason(problems []HostResult) string {
 // condition message the size of a book.
 const maxListed = 5
 
-func joinProblems(problems []HostResult) string {
-	var parts []string
-	for i, p := range problems {
-		if i == maxListed {
-			parts = append(parts, fmt.Sprintf("and %d more", len(problems)-maxListed))
-			break
-		}
-		parts = append(parts, p.Problem.Message)
+// capped keeps at most maxListed items, and says how many it left out.
+func capped(items []string) []string {
+	if len(items) <= maxListed {
+		return items
 	}
-	return strings.Join(parts, "; ")
+	return append(slices.Clone(items[:maxListed]), fmt.Sprintf("and %d more", len(items)-maxListed))
+}
+
+func joinProblems(problems []HostResult) string {
+	var messages []string
+	for _, p := range problems {
+		messages = append(messages, p.Problem.Message)
+	}
+	return strings.Join(capped(messages), "; ")
 }
 
 func servedMessage(results []HostResult) string {
@@ -164,9 +168,5 @@ func skippedMessage(results []HostResult) string {
 	if len(skipped) == 0 {
 		return ""
 	}
-	total := len(skipped)
-	if total > maxListed {
-		skipped = append(skipped[:maxListed], fmt.Sprintf("and %d more", total-maxListed))
-	}
-	return fmt.Sprintf("Skipped %d Service(s) that cannot be aliased: %s.", total, strings.Join(skipped, ", "))
+	return fmt.Sprintf("Skipped %d Service(s) that cannot be aliased: %s.", len(skipped), strings.Join(capped(skipped), ", "))
 }

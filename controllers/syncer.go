@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -86,6 +86,24 @@ func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, 
 	return plan, errors.Join(errs...)
 }
 
+// writeStatus patches an alias's status subresource when the pass changed it: an unchanged
+// status costs no request. An alias deleted meanwhile has no status left to write.
+func (s aliasSyncer) writeStatus(ctx context.Context, before, alias client.Object, changed bool) error {
+	if !changed {
+		return nil
+	}
+	if err := s.client.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// retry records a failed call to the API server and hands the error to the workqueue's backoff.
+func (s aliasSyncer) retry(alias runtime.Object, conditions *[]metav1.Condition, generation int64, err error) (ctrl.Result, error) {
+	s.report(alias, conditions, generation, RetryOutcome(err))
+	return ctrl.Result{}, err
+}
+
 // report writes an outcome into an alias's conditions, and raises a Warning event, with the
 // condition's reason, when the alias turns unready or the reason for it changes. Repeating the
 // event on every pass would only bury the first one.
@@ -103,9 +121,5 @@ func countedNames(names []string, one, many string) string {
 	if len(names) == 1 {
 		return one + " " + names[0]
 	}
-	listed := names
-	if len(listed) > maxListed {
-		listed = append(slices.Clone(listed[:maxListed]), fmt.Sprintf("and %d more", len(names)-maxListed))
-	}
-	return fmt.Sprintf("%d %s: %s", len(names), many, strings.Join(listed, ", "))
+	return fmt.Sprintf("%d %s: %s", len(names), many, strings.Join(capped(names), ", "))
 }

@@ -5,6 +5,7 @@ package migrate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -103,10 +104,13 @@ func Plan(in Input) Result {
 			res.Notes = appendNote(res.Notes, se, svc.Namespace)
 		}
 	}
-	for _, k := range sortedKeys(serviceAliases) {
-		res.ServiceAliases = append(res.ServiceAliases, serviceAliases[k])
+	for _, a := range serviceAliases {
+		res.ServiceAliases = append(res.ServiceAliases, a)
 	}
-	for _, k := range sortedKeys(namespaceAliases) {
+	slices.SortFunc(res.ServiceAliases, func(a, b *meshaliasv1.ServiceAlias) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	for _, k := range slices.Sorted(maps.Keys(namespaceAliases)) {
 		res.NamespaceAliases = append(res.NamespaceAliases, namespaceAliases[k])
 	}
 	return res
@@ -152,13 +156,4 @@ func endpointService(in Input, se *networkingv1.ServiceEntry) (types.NamespacedN
 		}
 	}
 	return types.NamespacedName{}, false
-}
-
-func sortedKeys[K interface{ ~string | types.NamespacedName }, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b K) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-	return keys
 }

@@ -16,6 +16,7 @@ func CacheOptions() cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Service{}:            {Transform: stripService},
 			&networkingv1.ServiceEntry{}: {Transform: stripServiceEntry},
+			&corev1.Namespace{}:          {Transform: stripNamespace},
 		},
 	}
 }
@@ -34,6 +35,18 @@ func stripServiceEntry(in any) (any, error) {
 	if se, ok := in.(*networkingv1.ServiceEntry); ok {
 		se.ManagedFields = nil
 		se.Annotations = nil
+	}
+	return in, nil
+}
+
+// stripNamespace keeps a Namespace's name and labels: the AliasDomains' selectors match the
+// labels, and a NamespaceAlias's domain must not be a namespace's name.
+func stripNamespace(in any) (any, error) {
+	if ns, ok := in.(*corev1.Namespace); ok {
+		ns.ManagedFields = nil
+		ns.Annotations = nil
+		ns.Spec = corev1.NamespaceSpec{}
+		ns.Status = corev1.NamespaceStatus{}
 	}
 	return in, nil
 }

@@ -11,6 +11,8 @@ type Claim struct {
 	Namespace string
 	Name      string
 	Created   time.Time
+	// Holds is set when the claiming alias owns the host's entry now.
+	Holds bool
 }
 
 // String names the claiming alias the way a person would look it up.
@@ -18,11 +20,17 @@ func (c Claim) String() string {
 	return c.Kind + " " + c.Namespace + "/" + c.Name
 }
 
-// olderThan orders claims: the earlier creationTimestamp first, then namespace, name and kind,
-// so that every replica and every reconcile picks the same winner.
+// olderThan orders claims: the earlier creationTimestamp first; on an exact tie, which
+// creationTimestamp's one-second resolution makes common, the alias that holds the host now;
+// then namespace, name and kind, so that every replica and every reconcile picks the same
+// winner. Without the holder rule, a newcomer created in the same second with a smaller name
+// would take the host away, and the holder's entry would be deleted under its users.
 func (c Claim) olderThan(o Claim) bool {
 	if !c.Created.Equal(o.Created) {
 		return c.Created.Before(o.Created)
+	}
+	if c.Holds != o.Holds {
+		return c.Holds
 	}
 	if c.Namespace != o.Namespace {
 		return c.Namespace < o.Namespace

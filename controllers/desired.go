@@ -31,9 +31,10 @@ type EntryRequest struct {
 	// Name is the entry's name: EntryName(Host), or the name of an entry taken over.
 	Name string
 	Host string
-	// ServiceName names the Service in the owner's namespace; Service is nil when it is missing.
-	ServiceName string
-	Service     *corev1.Service
+	// ServiceNamespace and ServiceName name the Service; Service is nil when it is missing.
+	ServiceNamespace string
+	ServiceName      string
+	Service          *corev1.Service
 	// Ports, when not empty, limits the entry to these Service port numbers.
 	Ports         []int32
 	ExportTo      []string
@@ -59,7 +60,7 @@ func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
 func BuildServiceEntry(req EntryRequest) (*networkingv1.ServiceEntry, *Problem) {
 	svc := req.Service
 	if svc == nil {
-		return nil, &Problem{Reason: meshaliasv1.ReasonServiceNotFound, Message: "Service " + req.Owner.Namespace + "/" + req.ServiceName + " not found"}
+		return nil, &Problem{Reason: meshaliasv1.ReasonServiceNotFound, Message: "Service " + req.ServiceNamespace + "/" + req.ServiceName + " not found"}
 	}
 	ref := svc.Namespace + "/" + svc.Name
 	addresses := clusterIPs(svc)

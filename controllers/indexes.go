@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -13,15 +14,22 @@ import (
 // Cache indexes. Every lookup that a watch event or a reconcile needs goes through one of
 // them, so no event lists all aliases, Services or entries.
 const (
-	// indexAliasService: ServiceAlias by the Service it names (namespaced).
-	indexAliasService = "spec.service.name"
+	// indexAliasServices: ServiceAlias by every Service ("ns/name") whose changes bear on
+	// it: the one it names, and those whose own names its hosts are.
+	indexAliasServices = "meshalias.services"
+	// indexAliasTargetNamespace: ServiceAlias by the other namespace its Service is in, where
+	// a ReferenceGrant decides.
+	indexAliasTargetNamespace = "spec.service.namespace"
 	// indexAliasHost: ServiceAlias by each of its hosts.
 	indexAliasHost = "spec.hosts"
-	// indexAliasParentDomain: ServiceAlias by the domain of each host (the host less its first
-	// label), where a NamespaceAlias of that domain may claim the same host.
-	indexAliasParentDomain = "spec.hosts.domain"
+	// indexAliasHostSuffix: ServiceAlias by each host and every domain above it, where an
+	// AliasDomain, or a NamespaceAlias of that domain, bears on the host.
+	indexAliasHostSuffix = "spec.hosts.suffixes"
 	// indexNamespaceAliasDomain: NamespaceAlias by its domain.
 	indexNamespaceAliasDomain = "spec.domain"
+	// indexNamespaceAliasDomainSuffix: NamespaceAlias by its domain and every domain above it,
+	// where an AliasDomain bears on it.
+	indexNamespaceAliasDomainSuffix = "spec.domain.suffixes"
 	// indexEntryHost: ServiceEntry by each host it declares.
 	indexEntryHost = "spec.hosts"
 	// indexEntryOwner: ServiceEntry by the alias that owns it, as "Kind/name" (namespaced).
@@ -36,29 +44,44 @@ func parentDomain(host string) (first, domain string, ok bool) {
 func ownerKey(kind, name string) string { return kind + "/" + name }
 
 // SetupIndexes registers every index the controllers use.
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomain string) error {
 	indexes := []struct {
 		obj   client.Object
 		field string
 		fn    client.IndexerFunc
 	}{
-		{&meshaliasv1.ServiceAlias{}, indexAliasService, func(o client.Object) []string {
-			return []string{o.(*meshaliasv1.ServiceAlias).Spec.Service.Name}
+		{&meshaliasv1.ServiceAlias{}, indexAliasServices, func(o client.Object) []string {
+			alias := o.(*meshaliasv1.ServiceAlias)
+			keys := []string{serviceNamespace(alias) + "/" + alias.Spec.Service.Name}
+			for _, h := range alias.Spec.Hosts {
+				if ns, name, ok := ShadowedService(h, clusterDomain); ok {
+					keys = append(keys, ns+"/"+name)
+				}
+			}
+			return keys
+		}},
+		{&meshaliasv1.ServiceAlias{}, indexAliasTargetNamespace, func(o client.Object) []string {
+			if alias := o.(*meshaliasv1.ServiceAlias); serviceNamespace(alias) != alias.Namespace {
+				return []string{serviceNamespace(alias)}
+			}
+			return nil
 		}},
 		{&meshaliasv1.ServiceAlias{}, indexAliasHost, func(o client.Object) []string {
 			return o.(*meshaliasv1.ServiceAlias).Spec.Hosts
 		}},
-		{&meshaliasv1.ServiceAlias{}, indexAliasParentDomain, func(o client.Object) []string {
-			var domains []string
+		{&meshaliasv1.ServiceAlias{}, indexAliasHostSuffix, func(o client.Object) []string {
+			var keys []string
 			for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
-				if _, d, ok := parentDomain(h); ok {
-					domains = append(domains, d)
-				}
+				keys = append(keys, suffixes(h)...)
 			}
-			return domains
+			slices.Sort(keys)
+			return slices.Compact(keys)
 		}},
 		{&meshaliasv1.NamespaceAlias{}, indexNamespaceAliasDomain, func(o client.Object) []string {
 			return []string{o.(*meshaliasv1.NamespaceAlias).Spec.Domain}
+		}},
+		{&meshaliasv1.NamespaceAlias{}, indexNamespaceAliasDomainSuffix, func(o client.Object) []string {
+			return suffixes(o.(*meshaliasv1.NamespaceAlias).Spec.Domain)
 		}},
 		{&networkingv1.ServiceEntry{}, indexEntryHost, func(o client.Object) []string {
 			return o.(*networkingv1.ServiceEntry).Spec.Hosts

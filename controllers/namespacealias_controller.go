@@ -69,12 +69,12 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 		services[list.Items[i].Name] = &list.Items[i]
 	}
 
-	plan, err := r.syncer.sync(ctx, alias, namespaceAliasIntent(alias, services), services)
+	plan, err := r.syncer.sync(ctx, alias, namespaceAliasIntent(alias, services), Facts{Services: services})
 	if err != nil {
 		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 
-	outcome := NamespaceAliasOutcome(plan.Results)
+	outcome := NamespaceAliasOutcome(plan)
 	alias.Status.ObservedGeneration = alias.Generation
 	alias.Status.ServiceEntries = EntryNames(plan.Results)
 	alias.Status.Adopted = AdoptedNames(plan.Results)
@@ -87,10 +87,12 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 // kinds share: one target x.<domain> per Service x.
 func namespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string]*corev1.Service) Intent {
 	in := Intent{
-		Owner:    Owner{Kind: KindNamespaceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
-		Claim:    claimOf(KindNamespaceAlias, &alias.ObjectMeta),
-		ExportTo: alias.Spec.ExportTo,
-		TLSMode:  alias.Spec.TLSMode,
+		Owner:            Owner{Kind: KindNamespaceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:            claimOf(KindNamespaceAlias, &alias.ObjectMeta),
+		ServiceNamespace: alias.Namespace,
+		Domain:           alias.Spec.Domain,
+		ExportTo:         alias.Spec.ExportTo,
+		TLSMode:          alias.Spec.TLSMode,
 	}
 	for _, name := range slices.Sorted(maps.Keys(services)) {
 		in.Targets = append(in.Targets, Target{Host: name + "." + alias.Spec.Domain, ServiceName: name})

@@ -26,6 +26,9 @@ func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts contr
 		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
 		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&meshaliasv1.ServiceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfServiceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The host policy, and namespaces whose names a domain may be.
+		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
 		WithOptions(opts).
 		Named("namespacealias").
 		Complete(r)
@@ -53,6 +56,28 @@ func (r *NamespaceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o cl
 		}
 	}
 	return reqs
+}
+
+// aliasesOfAliasDomain wakes the NamespaceAliases that an AliasDomain bears on: those whose
+// domain is under it, and those one of whose hosts x.<domain> it is. All of them when the
+// policy as a whole came into force or was lifted.
+func (r *NamespaceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o client.Object) []reconcile.Request {
+	if policySwitched(ctx, r.Client, r.syncer.gather.requireAliasDomain) {
+		return r.namespaceAliases(ctx)
+	}
+	domain := o.(*meshaliasv1.AliasDomain).Spec.Domain
+	reqs := r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomainSuffix: domain})
+	if _, parent, ok := parentDomain(domain); ok {
+		reqs = append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: parent})...)
+	}
+	return reqs
+}
+
+// aliasesOfNamespace wakes a namespace's NamespaceAliases, whose policy its labels decide, and
+// the NamespaceAliases whose domain is the namespace's name.
+func (r *NamespaceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	reqs := r.namespaceAliases(ctx, client.InNamespace(o.GetName()))
+	return append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: o.GetName()})...)
 }
 
 func (r *NamespaceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o client.Object) []reconcile.Request {

@@ -186,6 +186,8 @@ func TestNamespaceAliasRefusedAtAdmission(t *testing.T) {
 	for name, domain := range map[string]string{
 		"upper case":       "Hello",
 		"svc domain":       "abc.svc.cluster.local",
+		"ends in .svc":     "prod.svc",
+		"svc":              "svc",
 		"IP":               "10.0.0.1",
 		"wildcard":         "*.hello",
 		"empty":            "",

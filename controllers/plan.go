@@ -20,8 +20,13 @@ type Target struct {
 // Intent is what an alias of either kind asks for. Both kinds are reduced to it, so one
 // planner, one writer and one conflict rule serve them.
 type Intent struct {
-	Owner    Owner
-	Claim    Claim
+	Owner Owner
+	Claim Claim
+	// ServiceNamespace is where the targets' Services live: the owner's namespace, or, for a
+	// ServiceAlias, the one its spec names.
+	ServiceNamespace string
+	// Domain is a NamespaceAlias's domain, which is judged as a whole besides each host.
+	Domain   string
 	Targets  []Target
 	Ports    []int32
 	ExportTo []string
@@ -30,8 +35,21 @@ type Intent struct {
 
 // Facts is what the cluster holds that bears on an Intent, as read from the cache.
 type Facts struct {
-	// Services by name, in the owner's namespace. A missing name means a missing Service.
+	// Reference says whether the alias may use a Service in another namespace. When it may
+	// not, Services is empty: the other namespace's Service is not even read.
+	Reference Reference
+	// Services by name, in the intent's ServiceNamespace. A missing name means a missing
+	// Service.
 	Services map[string]*corev1.Service
+	// Policy is the cluster's host policy, and NamespaceLabels the labels of the owner's
+	// namespace, which the policy's selectors match.
+	Policy          Policy
+	NamespaceLabels map[string]string
+	// DomainIsNamespace is set when a NamespaceAlias's domain is the name of a namespace: every
+	// x.<domain> would then be the name of that namespace's Service x.
+	DomainIsNamespace bool
+	// Shadowed names, per host, the existing Service ("ns/name") whose own name the host is.
+	Shadowed map[string]string
 	// Owned are the entries the alias owns now.
 	Owned []*networkingv1.ServiceEntry
 	// Rivals are the other aliases that claim each host.
@@ -62,11 +80,17 @@ type Plan struct {
 	Entries []*networkingv1.ServiceEntry
 	Prune   []*networkingv1.ServiceEntry
 	Results []HostResult
+	// Problem, when set, stops the whole alias: it serves no host, whatever each host is like.
+	Problem *Problem
 }
 
 // MakePlan decides, without side effects, which ServiceEntries an alias should own.
 func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 	var plan Plan
+	if plan.Problem = aliasProblem(in, facts); plan.Problem != nil {
+		plan.Prune = facts.Owned
+		return plan
+	}
 	keep := map[string]bool{}
 	ownedByHost := map[string]string{}
 	for _, se := range facts.Owned {
@@ -88,18 +112,21 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 		default:
 			name = EntryName(t.Host)
 		}
-		result.Problem = hostProblem(in, facts, t, name, owned || adopt != nil, clusterDomain)
+		claim := in.Claim
+		claim.Holds = owned
+		result.Problem = hostProblem(in, facts, t, claim, name, owned || adopt != nil, clusterDomain)
 		if result.Problem == nil {
 			se, problem := BuildServiceEntry(EntryRequest{
-				Owner:         in.Owner,
-				Name:          name,
-				Host:          t.Host,
-				ServiceName:   t.ServiceName,
-				Service:       facts.Services[t.ServiceName],
-				Ports:         in.Ports,
-				ExportTo:      in.ExportTo,
-				TLSMode:       in.TLSMode,
-				ClusterDomain: clusterDomain,
+				Owner:            in.Owner,
+				Name:             name,
+				Host:             t.Host,
+				ServiceNamespace: in.ServiceNamespace,
+				ServiceName:      t.ServiceName,
+				Service:          facts.Services[t.ServiceName],
+				Ports:            in.Ports,
+				ExportTo:         in.ExportTo,
+				TLSMode:          in.TLSMode,
+				ClusterDomain:    clusterDomain,
 			})
 			if problem != nil {
 				result.Problem = problem
@@ -124,12 +151,47 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 	return plan
 }
 
+// aliasProblem says why an alias can serve none of its hosts: it may not use the Service it
+// names, or its domain is out of bounds. Such an alias keeps no entry at all.
+func aliasProblem(in Intent, facts Facts) *Problem {
+	if p := refProblem(facts.Reference, in.Owner.Namespace, in.ServiceNamespace, serviceOf(in)); p != nil {
+		return p
+	}
+	if in.Domain == "" {
+		return nil
+	}
+	if facts.DomainIsNamespace {
+		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("domain %s is the name of namespace %s: every x.%s is the name Istio gives that namespace's Service x, and a Service's own names cannot be aliased", in.Domain, in.Domain, in.Domain)}
+	}
+	if ok, why := facts.Policy.Allows(in.Domain, in.Owner.Namespace, facts.NamespaceLabels); !ok {
+		return &Problem{Reason: meshaliasv1.ReasonHostNotAllowed, Message: why}
+	}
+	return nil
+}
+
+// serviceOf is the Service a ServiceAlias names; a NamespaceAlias, which names none, never
+// refers across namespaces.
+func serviceOf(in Intent) string {
+	if len(in.Targets) == 0 {
+		return ""
+	}
+	return in.Targets[0].ServiceName
+}
+
 // hostProblem says why a host cannot be served by this alias, whatever the Service is like.
-func hostProblem(in Intent, facts Facts, t Target, name string, ours bool, clusterDomain string) *Problem {
+// The checks run in the order a person should fix them: a malformed host, a Service's own
+// name, the host policy, then the claims of other aliases and entries.
+func hostProblem(in Intent, facts Facts, t Target, mine Claim, name string, ours bool, clusterDomain string) *Problem {
 	if err := validateHost(t.Host, clusterDomain); err != nil {
 		return &Problem{Reason: meshaliasv1.ReasonInvalidSpec, Message: err.Error()}
 	}
-	if winner, mine := HostWinner(in.Claim, facts.Rivals[t.Host]); !mine {
+	if svc, ok := facts.Shadowed[t.Host]; ok {
+		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("host %s is the name Istio gives Service %s, and a Service's own names cannot be aliased", t.Host, svc)}
+	}
+	if ok, why := facts.Policy.Allows(t.Host, in.Owner.Namespace, facts.NamespaceLabels); !ok {
+		return &Problem{Reason: meshaliasv1.ReasonHostNotAllowed, Message: why}
+	}
+	if winner, mine := HostWinner(mine, facts.Rivals[t.Host]); !mine {
 		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("host %s is already claimed by %s, which is older", t.Host, winner)}
 	}
 	if foreign := facts.Foreign[t.Host]; len(foreign) > 0 {

@@ -20,6 +20,8 @@ func intent(hosts ...string) Intent {
 	in := Intent{
 		Owner: Owner{Kind: KindServiceAlias, Namespace: "abc", Name: "traefik", UID: "uid-1"},
 		Claim: Claim{Kind: KindServiceAlias, Namespace: "abc", Name: "traefik", Created: t0},
+
+		ServiceNamespace: "abc",
 	}
 	for _, h := range hosts {
 		in.Targets = append(in.Targets, Target{Host: h, ServiceName: "traefik"})
@@ -140,11 +142,11 @@ func TestOutcomes(t *testing.T) {
 		stalled bool
 		message string
 	}{
-		{"ServiceAlias served", ServiceAliasOutcome([]HostResult{served}), true, meshaliasv1.ReasonSynced, false, "1 ServiceEntry in place."},
-		{"ServiceAlias on a headless Service fails", ServiceAliasOutcome([]HostResult{headless}), false, meshaliasv1.ReasonNoClusterIP, true, "no ClusterIP"},
-		{"the spec error is reported first", ServiceAliasOutcome([]HostResult{conflict, invalid}), false, meshaliasv1.ReasonInvalidSpec, true, "port 1"},
-		{"NamespaceAlias skips the headless Service", NamespaceAliasOutcome([]HostResult{served, headless}), true, meshaliasv1.ReasonSynced, false, "Skipped 1 Service(s) that cannot be aliased: db (NoClusterIP)."},
-		{"NamespaceAlias with a conflict", NamespaceAliasOutcome([]HostResult{served, conflict}), false, meshaliasv1.ReasonHostConflict, true, "already claimed"},
+		{"ServiceAlias served", ServiceAliasOutcome(Plan{Results: []HostResult{served}}), true, meshaliasv1.ReasonSynced, false, "1 ServiceEntry in place."},
+		{"ServiceAlias on a headless Service fails", ServiceAliasOutcome(Plan{Results: []HostResult{headless}}), false, meshaliasv1.ReasonNoClusterIP, true, "no ClusterIP"},
+		{"the spec error is reported first", ServiceAliasOutcome(Plan{Results: []HostResult{conflict, invalid}}), false, meshaliasv1.ReasonInvalidSpec, true, "port 1"},
+		{"NamespaceAlias skips the headless Service", NamespaceAliasOutcome(Plan{Results: []HostResult{served, headless}}), true, meshaliasv1.ReasonSynced, false, "Skipped 1 Service(s) that cannot be aliased: db (NoClusterIP)."},
+		{"NamespaceAlias with a conflict", NamespaceAliasOutcome(Plan{Results: []HostResult{served, conflict}}), false, meshaliasv1.ReasonHostConflict, true, "already claimed"},
 		{"an API error is retried, not stalled", RetryOutcome(errString("etcd is down")), false, meshaliasv1.ReasonRetrying, false, "etcd is down"},
 	}
 	for _, tc := range cases {
@@ -205,5 +207,19 @@ func TestHostWinner(t *testing.T) {
 	sameTimeSameName := Claim{Kind: KindNamespaceAlias, Namespace: "b", Name: "x", Created: t0}
 	if w, mine := HostWinner(me, []Claim{sameTimeSameName}); mine || w != sameTimeSameName {
 		t.Errorf("the kind breaks the last tie, NamespaceAlias before ServiceAlias; got %v", w)
+	}
+
+	// On an exact tie the holder keeps the host, whatever the names; names decide only
+	// between claims that hold nothing.
+	holder := Claim{Kind: KindServiceAlias, Namespace: "z", Name: "z", Created: t0, Holds: true}
+	newcomer := Claim{Kind: KindServiceAlias, Namespace: "a", Name: "a", Created: t0}
+	if _, mine := HostWinner(newcomer, []Claim{holder}); mine {
+		t.Errorf("a newcomer with a smaller name took the host from its holder")
+	}
+	if _, mine := HostWinner(holder, []Claim{newcomer}); !mine {
+		t.Errorf("the holder lost the host to a newcomer of the same second")
+	}
+	if _, mine := HostWinner(Claim{Kind: KindServiceAlias, Namespace: "z", Name: "z", Created: t0.Add(time.Second), Holds: true}, []Claim{newcomer}); mine {
+		t.Errorf("holding a host must not beat an older claim")
 	}
 }

@@ -52,3 +52,12 @@ var entryChanged = predicate.Funcs{
 			!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
 	},
 }
+
+// namespaceChanged passes the Namespace events that can change a verdict: creation and
+// deletion (a NamespaceAlias's domain may be a namespace's name), and label changes (the
+// AliasDomains' selectors match them).
+var namespaceChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+	},
+}

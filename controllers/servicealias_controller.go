@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +17,9 @@ import (
 // +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=referencegrants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=meshalias.io,resources=aliasdomains,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.istio.io,resources=serviceentries,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -55,22 +55,17 @@ func (r *ServiceAliasReconciler) Reconcile(ctx context.Context, req ctrl.Request
 }
 
 func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshaliasv1.ServiceAlias) (ctrl.Result, error) {
-	svc := &corev1.Service{}
-	services := map[string]*corev1.Service{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: alias.Namespace, Name: alias.Spec.Service.Name}, svc)
-	switch {
-	case err == nil:
-		services[svc.Name] = svc
-	case !apierrors.IsNotFound(err):
+	in := serviceAliasIntent(alias)
+	ref, services, err := r.syncer.gather.referencedService(ctx, alias.Namespace, in.ServiceNamespace, alias.Spec.Service.Name)
+	if err != nil {
 		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
-
-	plan, err := r.syncer.sync(ctx, alias, serviceAliasIntent(alias), services)
+	plan, err := r.syncer.sync(ctx, alias, in, Facts{Reference: ref, Services: services})
 	if err != nil {
 		return r.syncer.retry(alias, &alias.Status.Conditions, alias.Generation, err)
 	}
 
-	outcome := ServiceAliasOutcome(plan.Results)
+	outcome := ServiceAliasOutcome(plan)
 	alias.Status.ObservedGeneration = alias.Generation
 	alias.Status.ServiceEntries = EntryNames(plan.Results)
 	alias.Status.Adopted = AdoptedNames(plan.Results)
@@ -89,14 +84,23 @@ func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshalias
 // serviceAliasIntent reduces a ServiceAlias to the Intent both kinds share.
 func serviceAliasIntent(alias *meshaliasv1.ServiceAlias) Intent {
 	in := Intent{
-		Owner:    Owner{Kind: KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
-		Claim:    claimOf(KindServiceAlias, &alias.ObjectMeta),
-		Ports:    alias.Spec.Ports,
-		ExportTo: alias.Spec.ExportTo,
-		TLSMode:  alias.Spec.TLSMode,
+		Owner:            Owner{Kind: KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:            claimOf(KindServiceAlias, &alias.ObjectMeta),
+		ServiceNamespace: serviceNamespace(alias),
+		Ports:            alias.Spec.Ports,
+		ExportTo:         alias.Spec.ExportTo,
+		TLSMode:          alias.Spec.TLSMode,
 	}
 	for _, h := range alias.Spec.Hosts {
 		in.Targets = append(in.Targets, Target{Host: h, ServiceName: alias.Spec.Service.Name})
 	}
 	return in
+}
+
+// serviceNamespace is the namespace of the Service an alias names: its own unless it says.
+func serviceNamespace(alias *meshaliasv1.ServiceAlias) string {
+	if alias.Spec.Service.Namespace != "" {
+		return alias.Spec.Service.Namespace
+	}
+	return alias.Namespace
 }

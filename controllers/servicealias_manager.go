@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 )
@@ -20,7 +21,11 @@ import (
 // SetupWithManager registers the ServiceAlias controller and its watches. Every watch maps
 // an event to aliases through a cache index.
 func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.syncer.gather.grantsOn {
+		b = b.Watches(&gatewayv1beta1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfGrant))
+	}
+	return b.
 		For(&meshaliasv1.ServiceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(ownEntryChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
@@ -29,13 +34,38 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 		// Rival aliases come and go: the younger one takes over, or steps back.
 		Watches(&meshaliasv1.ServiceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfServiceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The host policy: an AliasDomain, or the labels its selectors match, change.
+		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
 		WithOptions(opts).
 		Named("servicealias").
 		Complete(r)
 }
 
+// aliasesOfService wakes the aliases that name a Service, and those whose hosts are its own
+// names: a Service created later takes its names back.
 func (r *ServiceAliasReconciler) aliasesOfService(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.serviceAliases(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexAliasService: o.GetName()})
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasServices: o.GetNamespace() + "/" + o.GetName()})
+}
+
+// aliasesOfGrant wakes the aliases that refer to a Service in the grant's namespace.
+func (r *ServiceAliasReconciler) aliasesOfGrant(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasTargetNamespace: o.GetNamespace()})
+}
+
+// aliasesOfAliasDomain wakes the aliases with a host under the AliasDomain's domain, or all of
+// them when the policy as a whole came into force or was lifted.
+func (r *ServiceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o client.Object) []reconcile.Request {
+	if policySwitched(ctx, r.Client, r.syncer.gather.requireAliasDomain) {
+		return r.serviceAliases(ctx)
+	}
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: o.(*meshaliasv1.AliasDomain).Spec.Domain})
+}
+
+// aliasesOfNamespace wakes a namespace's aliases when its labels, which the AliasDomains'
+// selectors match, change.
+func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx, client.InNamespace(o.GetName()))
 }
 
 // aliasesOfEntryHosts wakes the other aliases that want an entry's hosts. The entry's own
@@ -66,7 +96,7 @@ func (r *ServiceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o cli
 }
 
 func (r *ServiceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.serviceAliases(ctx, client.MatchingFields{indexAliasParentDomain: o.(*meshaliasv1.NamespaceAlias).Spec.Domain})
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: o.(*meshaliasv1.NamespaceAlias).Spec.Domain})
 }
 
 func (r *ServiceAliasReconciler) serviceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {

@@ -304,19 +304,21 @@ func TestServiceAliasPortsSubset(t *testing.T) {
 func TestServiceAliasRefusedAtAdmission(t *testing.T) {
 	ns := newNamespace(t)
 	cases := map[string]func(*meshaliasv1.ServiceAlias){
-		"upper case":          func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"Traefik.custom-name"} },
-		"wildcard":            func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"*.custom-name"} },
-		"IP address":          func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"10.0.0.1"} },
-		"under svc domain":    func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"traefik.abc.svc.cluster.local"} },
-		"single label":        func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"traefik"} },
-		"duplicate hosts":     func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"a.b", "a.b"} },
-		"no hosts":            func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = nil },
-		"too many hosts":      func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = manyHosts(65) },
-		"duplicate ports":     func(a *meshaliasv1.ServiceAlias) { a.Spec.Ports = []int32{443, 443} },
-		"port out of range":   func(a *meshaliasv1.ServiceAlias) { a.Spec.Ports = []int32{70000} },
-		"no service name":     func(a *meshaliasv1.ServiceAlias) { a.Spec.Service.Name = "" },
-		"unknown tls mode":    func(a *meshaliasv1.ServiceAlias) { a.Spec.TLSMode = "permissive" },
-		"label over 63 chars": func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{strings.Repeat("a", 64) + ".b"} },
+		"upper case":            func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"Traefik.custom-name"} },
+		"wildcard":              func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"*.custom-name"} },
+		"IP address":            func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"10.0.0.1"} },
+		"under svc domain":      func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"traefik.abc.svc.cluster.local"} },
+		"single label":          func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"traefik"} },
+		"a Service's .svc name": func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"payments.prod.svc"} },
+		"bad service namespace": func(a *meshaliasv1.ServiceAlias) { a.Spec.Service.Namespace = "Prod_1" },
+		"duplicate hosts":       func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{"a.b", "a.b"} },
+		"no hosts":              func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = nil },
+		"too many hosts":        func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = manyHosts(65) },
+		"duplicate ports":       func(a *meshaliasv1.ServiceAlias) { a.Spec.Ports = []int32{443, 443} },
+		"port out of range":     func(a *meshaliasv1.ServiceAlias) { a.Spec.Ports = []int32{70000} },
+		"no service name":       func(a *meshaliasv1.ServiceAlias) { a.Spec.Service.Name = "" },
+		"unknown tls mode":      func(a *meshaliasv1.ServiceAlias) { a.Spec.TLSMode = "permissive" },
+		"label over 63 chars":   func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{strings.Repeat("a", 64) + ".b"} },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

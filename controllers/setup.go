@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 )
 
 // Config is what the controllers take from the command line.
@@ -18,23 +20,55 @@ type Config struct {
 	// AdoptSelector selects the unmanaged ServiceEntries that an alias may take over in place
 	// when it claims one of their hosts. Nil adopts nothing.
 	AdoptSelector labels.Selector
+	// RequireAliasDomain refuses every host that no AliasDomain allows, even while there is
+	// no AliasDomain at all.
+	RequireAliasDomain bool
+	// ReferenceGrants is whether the Gateway API ReferenceGrant CRD is installed, which
+	// references across namespaces need. Setup finds out.
+	ReferenceGrants bool
 }
 
 // Setup registers the indexes, both alias controllers and the ServiceEntry audit with a manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer(), cfg.ClusterDomain); err != nil {
 		return fmt.Errorf("registering cache indexes: %w", err)
 	}
 	opts := controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}
 	c := mgr.GetClient()
+	grants, err := referenceGrantsInstalled(mgr.GetRESTMapper())
+	if err != nil {
+		return err
+	}
+	cfg.ReferenceGrants = grants
+	if !grants {
+		ctrl.Log.WithName("setup").Info("The Gateway API ReferenceGrant CRD is not installed: ServiceAliases may not refer to Services in other namespaces until it is, and meshalias restarts")
+	}
 	if err := NewServiceAliasReconciler(c, mgr.GetEventRecorder("meshalias"), cfg).SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceAlias controller: %w", err)
 	}
 	if err := NewNamespaceAliasReconciler(c, mgr.GetEventRecorder("meshalias"), cfg).SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the NamespaceAlias controller: %w", err)
 	}
+	if err := NewAliasDomainReconciler(c).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the AliasDomain controller: %w", err)
+	}
 	if err := NewAuditReconciler(c, mgr.GetEventRecorder("meshalias-audit")).SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceEntry audit: %w", err)
 	}
 	return nil
+}
+
+// referenceGrantsInstalled asks the API server whether it serves ReferenceGrants. Without
+// them the operator still starts: references across namespaces are refused, and say why.
+func referenceGrantsInstalled(mapper meta.RESTMapper) (bool, error) {
+	gvk := gatewayv1beta1.SchemeGroupVersion.WithKind("ReferenceGrant")
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	switch {
+	case err == nil:
+		return true, nil
+	case meta.IsNoMatchError(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("finding out whether ReferenceGrants are served: %w", err)
+	}
 }

@@ -23,13 +23,19 @@ type Outcome struct {
 // reasonOrder ranks problems: the one a person should fix first is reported.
 var reasonOrder = []string{
 	meshaliasv1.ReasonInvalidSpec,
+	meshaliasv1.ReasonRefNotPermitted,
 	meshaliasv1.ReasonServiceNotFound,
 	meshaliasv1.ReasonNoClusterIP,
+	meshaliasv1.ReasonHostNotAllowed,
 	meshaliasv1.ReasonHostConflict,
 }
 
 // ServiceAliasOutcome judges a ServiceAlias's plan: every host must be served.
-func ServiceAliasOutcome(results []HostResult) Outcome {
+func ServiceAliasOutcome(plan Plan) Outcome {
+	if plan.Problem != nil {
+		return stoppedOutcome(plan.Problem)
+	}
+	results := plan.Results
 	problems := problemsOf(results, false)
 	if len(problems) == 0 {
 		return Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: servedMessage(results)}
@@ -40,13 +46,23 @@ func ServiceAliasOutcome(results []HostResult) Outcome {
 
 // NamespaceAliasOutcome judges a NamespaceAlias's plan. Services that can never be aliased
 // (headless, ExternalName, no TCP port) are skipped and named, without failing the alias.
-func NamespaceAliasOutcome(results []HostResult) Outcome {
+func NamespaceAliasOutcome(plan Plan) Outcome {
+	if plan.Problem != nil {
+		return stoppedOutcome(plan.Problem)
+	}
+	results := plan.Results
 	problems := problemsOf(results, true)
 	skipped := skippedMessage(results)
 	if len(problems) == 0 {
 		return Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: strings.TrimSpace(servedMessage(results) + " " + skipped)}
 	}
 	return Outcome{Reason: worstReason(problems), Message: strings.TrimSpace(joinProblems(problems) + " " + skipped), Stalled: true}
+}
+
+// stoppedOutcome is the verdict on an alias that serves nothing: only a change to the alias,
+// or to the object the problem names, can mend it.
+func stoppedOutcome(p *Problem) Outcome {
+	return Outcome{Reason: p.Reason, Message: p.Message, Stalled: true}
 }
 
 // RetryOutcome is the verdict when a call to the API server failed: the alias is still being

@@ -13,6 +13,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -40,13 +42,20 @@ var (
 	operator    *rest.Config  // the operator's identity
 	scheme      = runtime.NewScheme()
 	stopManager context.CancelFunc
+	// managerConfig is the operator's configuration; a test that changes it restarts the
+	// manager with restartManager, which restores it afterwards.
+	managerConfig = controllers.Config{
+		ClusterDomain:           "cluster.local",
+		MaxConcurrentReconciles: 2,
+		AdoptSelector:           labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "dns-controller"}),
+	}
 )
 
 const operatorUser = "system:serviceaccount:meshalias-system:meshalias-controller-manager"
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.Level(zapLevel())))
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, meshaliasv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, networkingv1.AddToScheme, gatewayv1beta1.Install, meshaliasv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -155,11 +164,7 @@ func startManager() error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.Setup(ctx, mgr, controllers.Config{
-		ClusterDomain:           "cluster.local",
-		MaxConcurrentReconciles: 2,
-		AdoptSelector:           labels.SelectorFromSet(labels.Set{"app.kubernetes.io/managed-by": "dns-controller"}),
-	}); err != nil {
+	if err := controllers.Setup(ctx, mgr, managerConfig); err != nil {
 		cancel()
 		return err
 	}
@@ -175,6 +180,39 @@ func startManager() error {
 		return fmt.Errorf("the manager's cache did not sync")
 	}
 	return nil
+}
+
+// repoRoot is the meshalias checkout the tests run in.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := localcluster.RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// restartManager restarts the operator with a changed configuration, as a new rollout of the
+// Deployment would, and restores the usual one when the test ends.
+func restartManager(t *testing.T, change func(*controllers.Config)) {
+	t.Helper()
+	saved := managerConfig
+	stopManager()
+	change(&managerConfig)
+	t.Cleanup(func() {
+		stopManager()
+		managerConfig = saved
+		if err := startManager(); err != nil {
+			t.Fatalf("restarting the operator: %v", err)
+		}
+	})
+	if err := startManager(); err != nil {
+		t.Fatalf("restarting the operator: %v", err)
+	}
 }
 
 // eventually polls cond until it returns nil, or fails the test with its last error.

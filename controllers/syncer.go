@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -26,17 +25,24 @@ type aliasSyncer struct {
 	client        client.Client
 	recorder      events.EventRecorder
 	clusterDomain string
-	adopt         labels.Selector
+	gather        gatherer
 }
 
 func newAliasSyncer(c client.Client, recorder events.EventRecorder, cfg Config) aliasSyncer {
-	return aliasSyncer{client: c, recorder: recorder, clusterDomain: cfg.ClusterDomain, adopt: cfg.AdoptSelector}
+	return aliasSyncer{client: c, recorder: recorder, clusterDomain: cfg.ClusterDomain, gather: gatherer{
+		reader:             c,
+		adopt:              cfg.AdoptSelector,
+		clusterDomain:      cfg.ClusterDomain,
+		requireAliasDomain: cfg.RequireAliasDomain,
+		grantsOn:           cfg.ReferenceGrants,
+	}}
 }
 
-// sync brings the entries of one alias to its plan, and returns the plan.
-func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, services map[string]*corev1.Service) (Plan, error) {
+// sync brings the entries of one alias to its plan, and returns the plan. read holds what the
+// alias's kind read itself: the Services, and whether it may use them.
+func (s aliasSyncer) sync(ctx context.Context, alias runtime.Object, in Intent, read Facts) (Plan, error) {
 	log := ctrl.LoggerFrom(ctx)
-	facts, err := gatherer{reader: s.client, adopt: s.adopt}.facts(ctx, in, services)
+	facts, err := s.gather.facts(ctx, in, read)
 	if err != nil {
 		return Plan{}, err
 	}

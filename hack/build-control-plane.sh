@@ -17,9 +17,10 @@ build() { # name package
 	fi
 	echo "control plane: building $name ($pkg)..." >&2
 	start=$(date +%s)
-	# Build to a temporary name so an interrupted build never leaves a half-written binary.
-	(cd "$root/hack/controlplane" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/.$name.tmp" "$pkg")
-	mv "$out/.$name.tmp" "$out/$name"
+	# Build to a temporary name of this run's own, so that an interrupted build never leaves a
+	# half-written binary and two builds at once never take each other's file.
+	(cd "$root/hack/controlplane" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/.$name.tmp.$$" "$pkg")
+	mv "$out/.$name.tmp.$$" "$out/$name"
 	echo "control plane: built $name in $(( $(date +%s) - start ))s" >&2
 }
 

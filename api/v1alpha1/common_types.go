@@ -29,9 +29,14 @@ const (
 	// ReasonNoClusterIP: the Service is headless or of type ExternalName, so there is no address
 	// to give the ServiceEntry, and an address-less ServiceEntry would hijack traffic.
 	ReasonNoClusterIP = "NoClusterIP"
-	// ReasonHostConflict: another alias, older than this one, or a ServiceEntry that meshalias
-	// does not manage, already declares the host.
+	// ReasonHostConflict: the host is a Kubernetes Service's own name, or another alias older
+	// than this one, or a ServiceEntry that meshalias does not manage, already declares it.
 	ReasonHostConflict = "HostConflict"
+	// ReasonRefNotPermitted: the alias names a Service in another namespace, and no
+	// ReferenceGrant there allows it.
+	ReasonRefNotPermitted = "RefNotPermitted"
+	// ReasonHostNotAllowed: no AliasDomain allows the alias's namespace to claim the host.
+	ReasonHostNotAllowed = "HostNotAllowed"
 	// ReasonInvalidSpec: the spec cannot be served as written.
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonProgressing: meshalias is applying the ServiceEntries.

@@ -15,6 +15,7 @@ type NamespaceAliasSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self != 'svc.cluster.local' && !self.endsWith('.svc.cluster.local')",message="a domain under svc.cluster.local would shadow Services' own names"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[0-9.]+$')",message="a domain must be a DNS name, not an IP address"
 	// +kubebuilder:validation:XValidation:rule="self.split('.').all(l, l.size() <= 63)",message="each label of a domain is at most 63 characters"
+	// +kubebuilder:validation:XValidation:rule="self != 'svc' && !self.endsWith('.svc')",message="a domain ending in .svc would shadow Services' own names (<service>.<namespace>.svc)"
 	Domain string `json:"domain"`
 
 	// Selector picks the Services, by label. Empty or absent selects every Service of the

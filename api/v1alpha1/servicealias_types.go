@@ -4,7 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// ServiceReference names a Service in the alias's own namespace.
+// ServiceReference names a Service, in the alias's own namespace unless Namespace says
+// otherwise.
 type ServiceReference struct {
 	// Name of the Service.
 	// +required
@@ -12,11 +13,20 @@ type ServiceReference struct {
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
+
+	// Namespace of the Service; empty means the alias's own namespace. A Service in another
+	// namespace is used only while a Gateway API ReferenceGrant in that namespace allows
+	// ServiceAliases of the alias's namespace to refer to it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // ServiceAliasSpec gives one Service extra mesh hosts.
 type ServiceAliasSpec struct {
-	// Service is the Service, in the alias's namespace, that the hosts lead to.
+	// Service is the Service that the hosts lead to.
 	// +required
 	Service ServiceReference `json:"service"`
 
@@ -31,6 +41,7 @@ type ServiceAliasSpec struct {
 	// +kubebuilder:validation:items:XValidation:rule="!self.matches('^[0-9.]+$')",message="a host must be a DNS name, not an IP address"
 	// +kubebuilder:validation:items:XValidation:rule="self.split('.').all(l, l.size() <= 63)",message="each label of a host is at most 63 characters"
 	// +kubebuilder:validation:items:XValidation:rule="self != 'svc.cluster.local' && !self.endsWith('.svc.cluster.local')",message="hosts under svc.cluster.local are Services' own names and cannot be aliases"
+	// +kubebuilder:validation:items:XValidation:rule="!self.endsWith('.svc')",message="a host ending in .svc is a Service's own name (<service>.<namespace>.svc) and cannot be an alias"
 	Hosts []string `json:"hosts"`
 
 	// Ports limits the ServiceEntries to these port numbers of the Service. Empty means every
@@ -90,6 +101,7 @@ type ServiceAliasStatus struct {
 // +kubebuilder:resource:shortName=svcalias,categories=meshalias
 // +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`
 // +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.service.name`
+// +kubebuilder:printcolumn:name="Service Namespace",type=string,JSONPath=`.spec.service.namespace`,priority=1
 // +kubebuilder:printcolumn:name="Address",type=string,JSONPath=`.status.addresses[0]`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/controllers"
@@ -41,6 +42,7 @@ func main() {
 	flag.BoolVar(&enableHTTP2, "enable-http2", false, "Serve metrics over HTTP/2 too. Off by default: HTTP/2 Rapid Reset and Stream Cancellation.")
 	flag.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used in the endpoint names <service>.<namespace>.svc.<domain>.")
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller. Each spends most of its time waiting on the API server.")
+	flag.BoolVar(&cfg.RequireAliasDomain, "require-alias-domain", false, "Refuse every alias host that no AliasDomain allows, even while there is no AliasDomain. Without it, hosts are unchecked until the first AliasDomain exists: fine for a single-tenant cluster, not for a shared one.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	zapOpts := zap.Options{}
@@ -58,7 +60,7 @@ func main() {
 	}
 
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, meshaliasv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, networkingv1.AddToScheme, gatewayv1beta1.Install, meshaliasv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			log.Error(err, "Building the scheme")
 			os.Exit(1)
@@ -103,7 +105,7 @@ func main() {
 		log.Error(err, "Adding the readiness check")
 		os.Exit(1)
 	}
-	log.Info("Starting meshalias", "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect, "adoptSelector", adoptSelector)
+	log.Info("Starting meshalias", "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect, "adoptSelector", adoptSelector, "requireAliasDomain", cfg.RequireAliasDomain)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Running the manager")
 		os.Exit(1)

@@ -55,10 +55,14 @@ func Start(opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	grantCRD, err := ReferenceGrantCRD(opts.RepoRoot)
+	if err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: bin,
 		CRDInstallOptions: envtest.CRDInstallOptions{
-			Paths:              []string{filepath.Join(opts.RepoRoot, "config", "crd", "bases"), istioCRDs},
+			Paths:              []string{filepath.Join(opts.RepoRoot, "config", "crd", "bases"), istioCRDs, grantCRD},
 			ErrorIfPathMissing: true,
 		},
 	}
@@ -168,19 +172,30 @@ func BinDir(repoRoot string) (string, error) {
 
 // IstioCRDs is the file of Istio's CRDs that ships in the istio.io/api module.
 func IstioCRDs(repoRoot string) (string, error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+	return moduleFile(repoRoot, "istio.io/api", "kubernetes", "customresourcedefinitions.gen.yaml")
+}
+
+// ReferenceGrantCRD is the file of Gateway API's ReferenceGrant CRD, which ships in the
+// sigs.k8s.io/gateway-api module: cross-namespace ServiceAliases need it.
+func ReferenceGrantCRD(repoRoot string) (string, error) {
+	return moduleFile(repoRoot, "sigs.k8s.io/gateway-api", "config", "crd", "standard", "gateway.networking.k8s.io_referencegrants.yaml")
+}
+
+// moduleFile is a file of a module that meshalias's go.mod requires, in the module cache.
+func moduleFile(repoRoot, module string, path ...string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
 	cmd.Dir = repoRoot
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("locating the istio.io/api module: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("locating the %s module: %w: %s", module, err, stderr.String())
 	}
-	path := filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")
-	if _, err := os.Stat(path); err != nil {
-		return "", fmt.Errorf("istio's CRDs: %w", err)
+	file := filepath.Join(append([]string{strings.TrimSpace(string(out))}, path...)...)
+	if _, err := os.Stat(file); err != nil {
+		return "", fmt.Errorf("%s's CRDs: %w", module, err)
 	}
-	return path, nil
+	return file, nil
 }
 
 // RepoRoot walks up from dir to the folder holding meshalias's go.mod.

@@ -58,3 +58,26 @@ func labelValue(m *dto.Metric, name string) string {
 	}
 	return ""
 }
+
+// An entry that takes a Service's own name is unsafe even with an address: it takes that
+// Service's HTTP traffic. A Service created after the entry turns the verdict, and one
+// deleted turns it back.
+func TestContinuousAuditFindsShadowingEntries(t *testing.T) {
+	prod, other := newNamespace(t), newNamespace(t)
+	shadow := legacyEntry(other, "payments-prod", "payments."+prod, nil)
+	shadow.Spec.Addresses = []string{"10.0.0.78"}
+	create(t, shadow)
+	eventually(t, "an entry with an address, for no Service's name, is safe", func() error { return gaugeIs(other, 0) })
+
+	svc := service(prod, "payments")
+	create(t, svc)
+	eventually(t, "the gauge counts the entry once the Service exists", func() error { return gaugeIs(other, 1) })
+	eventually(t, "a Warning event on the entry", func() error {
+		return eventWithReason(other, "ServiceEntry", "payments-prod", "UnsafeServiceEntry")
+	})
+
+	if err := k8s.Delete(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the gauge drops once the Service is gone", func() error { return gaugeIs(other, 0) })
+}

@@ -14,6 +14,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
 // gatherer reads, from the cache, the Facts that bear on an Intent.
@@ -150,8 +151,8 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 
 // policy reads the AliasDomains and the labels of the alias's namespace, which their
 // selectors match.
-func (g gatherer) policy(ctx context.Context, namespace string) (Policy, map[string]string, error) {
-	p := Policy{Required: g.requireAliasDomain}
+func (g gatherer) policy(ctx context.Context, namespace string) (hostpolicy.Policy, map[string]string, error) {
+	p := hostpolicy.Policy{Required: g.requireAliasDomain}
 	var domains meshaliasv1.AliasDomainList
 	if err := g.reader.List(ctx, &domains); err != nil {
 		return p, nil, fmt.Errorf("listing AliasDomains: %w", err)
@@ -163,7 +164,7 @@ func (g gatherer) policy(ctx context.Context, namespace string) (Policy, map[str
 			// which refuses rather than allows.
 			selector = labels.Nothing()
 		}
-		p.Rules = append(p.Rules, DomainRule{Domain: d.Spec.Domain, Selector: selector})
+		p.Rules = append(p.Rules, hostpolicy.DomainRule{Domain: d.Spec.Domain, Selector: selector})
 	}
 	var ns corev1.Namespace
 	if err := g.reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns); err != nil && !apierrors.IsNotFound(err) {
@@ -174,7 +175,7 @@ func (g gatherer) policy(ctx context.Context, namespace string) (Policy, map[str
 
 // shadowed returns "ns/name" of the existing Service whose own name host is, or "".
 func (g gatherer) shadowed(ctx context.Context, host string) (string, error) {
-	namespace, name, ok := ShadowedService(host, g.clusterDomain)
+	namespace, name, ok := hostpolicy.ShadowedService(host, g.clusterDomain)
 	if !ok {
 		return "", nil
 	}

@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
 // Cache indexes. Every lookup that a watch event or a reconcile needs goes through one of
@@ -54,7 +55,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 			alias := o.(*meshaliasv1.ServiceAlias)
 			keys := []string{serviceNamespace(alias) + "/" + alias.Spec.Service.Name}
 			for _, h := range alias.Spec.Hosts {
-				if ns, name, ok := ShadowedService(h, clusterDomain); ok {
+				if ns, name, ok := hostpolicy.ShadowedService(h, clusterDomain); ok {
 					keys = append(keys, ns+"/"+name)
 				}
 			}
@@ -72,7 +73,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 		{&meshaliasv1.ServiceAlias{}, indexAliasHostSuffix, func(o client.Object) []string {
 			var keys []string
 			for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
-				keys = append(keys, suffixes(h)...)
+				keys = append(keys, hostpolicy.Suffixes(h)...)
 			}
 			slices.Sort(keys)
 			return slices.Compact(keys)
@@ -81,7 +82,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 			return []string{o.(*meshaliasv1.NamespaceAlias).Spec.Domain}
 		}},
 		{&meshaliasv1.NamespaceAlias{}, indexNamespaceAliasDomainSuffix, func(o client.Object) []string {
-			return suffixes(o.(*meshaliasv1.NamespaceAlias).Spec.Domain)
+			return hostpolicy.Suffixes(o.(*meshaliasv1.NamespaceAlias).Spec.Domain)
 		}},
 		{&networkingv1.ServiceEntry{}, indexEntryHost, func(o client.Object) []string {
 			return o.(*networkingv1.ServiceEntry).Spec.Hosts

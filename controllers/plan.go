@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
 // Target is one host an alias asks for, and the Service that should answer it.
@@ -43,7 +44,7 @@ type Facts struct {
 	Services map[string]*corev1.Service
 	// Policy is the cluster's host policy, and NamespaceLabels the labels of the owner's
 	// namespace, which the policy's selectors match.
-	Policy          Policy
+	Policy          hostpolicy.Policy
 	NamespaceLabels map[string]string
 	// DomainIsNamespace is set when a NamespaceAlias's domain is the name of a namespace: every
 	// x.<domain> would then be the name of that namespace's Service x.

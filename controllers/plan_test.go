@@ -10,8 +10,10 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -222,4 +224,76 @@ func TestHostWinner(t *testing.T) {
 	if _, mine := HostWinner(Claim{Kind: KindServiceAlias, Namespace: "z", Name: "z", Created: t0.Add(time.Second), Holds: true}, []Claim{newcomer}); mine {
 		t.Errorf("holding a host must not beat an older claim")
 	}
+}
+
+// An alias that may not use its Service, or whose domain is out of bounds, keeps no entry:
+// the ones it owned are pruned, and nothing of the Service reaches its status.
+func TestMakePlanStopsTheWholeAlias(t *testing.T) {
+	svc := map[string]*corev1.Service{"traefik": {
+		ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "traefik"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.9", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}}
+	owned := []*networkingv1.ServiceEntry{ownedEntry("a.x")}
+	cases := []struct {
+		name   string
+		in     Intent
+		facts  Facts
+		reason string
+	}{
+		{"no grant", intent("a.x"), Facts{Reference: ReferenceNotGranted, Services: svc, Owned: owned}, meshaliasv1.ReasonRefNotPermitted},
+		{"grants off", intent("a.x"), Facts{Reference: ReferenceGrantsOff, Services: svc, Owned: owned}, meshaliasv1.ReasonRefNotPermitted},
+		{"domain is a namespace", withDomain(intent("a.x"), "x"), Facts{Services: svc, Owned: owned, DomainIsNamespace: true}, meshaliasv1.ReasonHostConflict},
+		{"domain not allowed", withDomain(intent("a.x"), "x"), Facts{Services: svc, Owned: owned, Policy: hostpolicy.Policy{Required: true}}, meshaliasv1.ReasonHostNotAllowed},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := MakePlan(tc.in, tc.facts, "cluster.local")
+			if plan.Problem == nil || plan.Problem.Reason != tc.reason {
+				t.Fatalf("problem %v, want reason %s", plan.Problem, tc.reason)
+			}
+			if len(plan.Entries) != 0 || len(plan.Prune) != 1 {
+				t.Errorf("entries %d, prune %d: want none kept and the owned one pruned", len(plan.Entries), len(plan.Prune))
+			}
+			if o := ServiceAliasOutcome(plan); o.Ready || o.Reason != tc.reason || !o.Stalled || strings.Contains(o.Message, "10.0.0.9") {
+				t.Errorf("outcome %+v", o)
+			}
+		})
+	}
+}
+
+// Per host: a Service's own name is refused before the policy is even asked, and the policy
+// before the other aliases' claims.
+func TestMakePlanHostChecksInOrder(t *testing.T) {
+	svc := map[string]*corev1.Service{"traefik": {
+		ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: "traefik"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.9", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}}
+	rival := map[string][]Claim{"payments.prod": {{Kind: KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}, "app.denied": {{Kind: KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}}
+	plan := MakePlan(intent("payments.prod", "app.denied", "app.allowed"), Facts{
+		Services: svc,
+		Shadowed: map[string]string{"payments.prod": "prod/payments"},
+		Policy:   hostpolicy.Policy{Rules: []hostpolicy.DomainRule{{Domain: "allowed", Selector: labels.Everything()}}},
+		Rivals:   rival,
+	}, "cluster.local")
+	want := map[string]string{"payments.prod": meshaliasv1.ReasonHostConflict, "app.denied": meshaliasv1.ReasonHostNotAllowed, "app.allowed": ""}
+	for _, r := range plan.Results {
+		got := ""
+		if r.Problem != nil {
+			got = r.Problem.Reason
+		}
+		if got != want[r.Host] {
+			t.Errorf("%s: reason %q, want %q", r.Host, got, want[r.Host])
+		}
+		if r.Host == "payments.prod" && !strings.Contains(r.Problem.Message, "Service prod/payments") {
+			t.Errorf("the shadow message %q should name the Service", r.Problem.Message)
+		}
+	}
+	if len(plan.Entries) != 1 || plan.Entries[0].Spec.Hosts[0] != "app.allowed" {
+		t.Errorf("entries %v, want only app.allowed's", plan.Entries)
+	}
+}
+
+func withDomain(in Intent, domain string) Intent {
+	in.Domain = domain
+	return in
 }

@@ -52,7 +52,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := NewAliasDomainReconciler(c).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AliasDomain controller: %w", err)
 	}
-	if err := NewAuditReconciler(c, mgr.GetEventRecorder("meshalias-audit")).SetupWithManager(mgr, opts); err != nil {
+	if err := NewAuditReconciler(c, mgr.GetEventRecorder("meshalias-audit"), cfg.ClusterDomain).SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceEntry audit: %w", err)
 	}
 	return nil

@@ -1,18 +1,29 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/internal/audit"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
 func newAuditCommand(opts *options) *cobra.Command {
+	var clusterDomain string
+	var requireAliasDomain bool
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "List the ServiceEntries that send every connection on a port to one service",
@@ -20,6 +31,10 @@ func newAuditCommand(opts *options) *cobra.Command {
 connections for any destination: no addresses, and a TCP, unset, MONGO, MYSQL or REDIS port,
 under resolution DNS, DNS_ROUND_ROBIN or STATIC. HTTP, HTTPS and TLS ports match on Host or
 SNI and are safe. Resolution NONE passes traffic on and is reported as info.
+
+It also flags, as critical, an entry whose host is a Kubernetes Service's own name
+(<svc>.<ns> or <svc>.<ns>.svc), which takes that Service's HTTP traffic; and, as a warning,
+an entry whose hosts no AliasDomain allows its namespace to claim.
 
 Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 		Example: "  kubectl meshalias audit -A\n  kubectl meshalias audit -n abc -o json",
@@ -32,7 +47,11 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 			if err := c.List(cmd.Context(), &list, scope); err != nil {
 				return fmt.Errorf("listing ServiceEntries in %s: %w", where, err)
 			}
-			findings := audit.Entries(list.Items)
+			names, err := readNames(cmd.Context(), c, clusterDomain, requireAliasDomain, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			findings := audit.All(list.Items, names)
 			if err := printFindings(cmd.OutOrStdout(), opts.output, findings, len(list.Items), where); err != nil {
 				return err
 			}
@@ -45,7 +64,60 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 		},
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "", "Output format: table (default), json or yaml.")
+	cmd.Flags().StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, as the operator's --cluster-domain.")
+	cmd.Flags().BoolVar(&requireAliasDomain, "require-alias-domain", false, "Judge hosts as the operator run with --require-alias-domain does: refused unless an AliasDomain allows them.")
 	return cmd
+}
+
+// readNames reads what the naming rules need from the whole cluster, whatever the scope: a
+// host in one namespace can be the name of another namespace's Service. A rule whose input
+// this user may not read is skipped, and the plugin says so.
+func readNames(ctx context.Context, c client.Client, clusterDomain string, require bool, stderr io.Writer) (audit.Names, error) {
+	names := audit.Names{ClusterDomain: clusterDomain, NamespaceLabels: map[string]map[string]string{}}
+	var services metav1.PartialObjectMetadataList
+	services.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceList"))
+	switch err := c.List(ctx, &services); {
+	case apierrors.IsForbidden(err):
+		fmt.Fprintln(stderr, "note: Services of all namespaces cannot be listed with these credentials; entries that shadow a Service's names are not looked for")
+	case err != nil:
+		return names, fmt.Errorf("listing Services: %w", err)
+	default:
+		exists := map[string]bool{}
+		for _, s := range services.Items {
+			exists[s.Namespace+"/"+s.Name] = true
+		}
+		names.ServiceExists = func(ns, name string) bool { return exists[ns+"/"+name] }
+	}
+
+	names.Policy.Required = require
+	var domains meshaliasv1.AliasDomainList
+	switch err := c.List(ctx, &domains); {
+	case apierrors.IsForbidden(err), meta.IsNoMatchError(err):
+		fmt.Fprintln(stderr, "note: AliasDomains cannot be read (not installed, or not allowed); the host policy is not checked")
+		names.Policy.Required = false
+		return names, nil
+	case err != nil:
+		return names, fmt.Errorf("listing AliasDomains: %w", err)
+	}
+	for _, d := range domains.Items {
+		selector, err := metav1.LabelSelectorAsSelector(&d.Spec.NamespaceSelector)
+		if err != nil {
+			selector = labels.Nothing()
+		}
+		names.Policy.Rules = append(names.Policy.Rules, hostpolicy.DomainRule{Domain: d.Spec.Domain, Selector: selector})
+	}
+	if !names.Policy.InForce() {
+		return names, nil
+	}
+	var namespaces metav1.PartialObjectMetadataList
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	if err := c.List(ctx, &namespaces); err != nil {
+		return names, fmt.Errorf("listing Namespaces for the AliasDomains' selectors: %w", err)
+	}
+	for _, ns := range namespaces.Items {
+		names.NamespaceLabels[ns.Name] = ns.Labels
+	}
+	return names, nil
 }
 
 func printFindings(w io.Writer, format string, findings []audit.Finding, audited int, where string) error {

@@ -202,3 +202,56 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("a bad --domain: exit %d %q", code, errOut)
 	}
 }
+
+// The naming rules need the whole cluster: a host in one namespace can be another
+// namespace's Service name, and the AliasDomains are cluster-wide.
+func TestAuditNamingRules(t *testing.T) {
+	ctx := context.Background()
+	prod, evil := namespace(t), namespace(t)
+	shadow := entry(evil, "payments-prod", "payments."+prod, "HTTP", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.9"} })
+	squat := entry(evil, "example-org", "example.org", "HTTP", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.9"} })
+	for _, o := range []client.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: prod, Name: "payments"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
+		shadow, squat,
+	} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	code, out, _ := plugin(t, "audit", "-n", evil, "-o", "json")
+	var findings []audit.Finding
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	if code != exitFindings || len(findings) != 1 || findings[0].Rule != audit.RuleShadowsService || findings[0].Name != "payments-prod" ||
+		!strings.Contains(findings[0].Message, "Service "+prod+"/payments") {
+		t.Fatalf("exit %d, findings %+v: want one critical finding for the entry that takes %s/payments's name", code, findings, prod)
+	}
+
+	// With the policy in force, the squat on example.org is a warning; warnings alone do not
+	// fail a pipeline.
+	code, out, _ = plugin(t, "audit", "-n", evil, "--require-alias-domain")
+	if code != exitFindings || !strings.Contains(out, audit.RuleHostNotAllowed) || !strings.Contains(out, "no AliasDomain covers host example.org") {
+		t.Errorf("--require-alias-domain: exit %d\n%s", code, out)
+	}
+	if err := k8s.Delete(ctx, shadow); err != nil {
+		t.Fatal(err)
+	}
+	domain := &meshaliasv1.AliasDomain{
+		ObjectMeta: metav1.ObjectMeta{Name: "example.org"},
+		Spec:       meshaliasv1.AliasDomainSpec{Domain: "example.org", NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"team": "web"}}},
+	}
+	if err := k8s.Create(ctx, domain); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(ctx, domain) })
+	code, out, _ = plugin(t, "audit", "-n", evil, "-o", "json")
+	findings = nil
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	if code != 0 || len(findings) != 1 || findings[0].Severity != audit.SeverityWarning || !strings.Contains(findings[0].Message, "AliasDomain example.org does not allow namespace "+evil) {
+		t.Errorf("exit %d, findings %+v: want exit 0 and one warning naming the AliasDomain", code, findings)
+	}
+}

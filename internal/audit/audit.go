@@ -19,19 +19,39 @@ type Severity string
 const (
 	// SeverityCritical: the entry takes connections meant for other destinations.
 	SeverityCritical Severity = "critical"
+	// SeverityWarning: the entry breaks the cluster's host policy, but takes no one else's
+	// traffic by itself.
+	SeverityWarning Severity = "warning"
 	// SeverityInfo: the entry claims a whole port, but passes traffic on to where it was
 	// going (resolution NONE).
 	SeverityInfo Severity = "info"
 )
+
+// Rules a finding can come from.
+const (
+	// RuleCatchAll: no address narrows the entry's listener, which takes every connection on
+	// a port.
+	RuleCatchAll = "catch-all"
+	// RuleShadowsService: a host of the entry is a Kubernetes Service's own name, whose HTTP
+	// traffic the entry takes.
+	RuleShadowsService = "shadows-service"
+	// RuleHostNotAllowed: no AliasDomain allows the entry's namespace to claim a host.
+	RuleHostNotAllowed = "host-not-allowed"
+)
+
+// severityOrder sorts findings: what takes traffic first.
+var severityOrder = map[Severity]int{SeverityCritical: 0, SeverityWarning: 1, SeverityInfo: 2}
 
 // AllNamespaces in AffectedNamespaces means every namespace's sidecars.
 const AllNamespaces = "*"
 
 // Finding is one unsafe ServiceEntry.
 type Finding struct {
-	Namespace string   `json:"namespace"`
-	Name      string   `json:"name"`
-	Hosts     []string `json:"hosts"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Rule is the rule that found it: catch-all, shadows-service or host-not-allowed.
+	Rule  string   `json:"rule"`
+	Hosts []string `json:"hosts"`
 	// Ports are the ports on which the entry takes every connection, as "443/TCP".
 	Ports    []string `json:"ports"`
 	Severity Severity `json:"severity"`
@@ -103,6 +123,7 @@ func Entry(se *networkingv1.ServiceEntry) (Finding, bool) {
 	f := Finding{
 		Namespace:          se.Namespace,
 		Name:               se.Name,
+		Rule:               RuleCatchAll,
 		Hosts:              slices.Clone(se.Spec.Hosts),
 		AffectedNamespaces: AffectedNamespaces(se),
 	}
@@ -174,13 +195,18 @@ func Entries(entries []*networkingv1.ServiceEntry) []Finding {
 			findings[i].Message += fmt.Sprintf("; %d other entries take the same port (%s): sidecars pick one, so pods disagree", len(findings[i].CompetesWith), strings.Join(findings[i].CompetesWith, ", "))
 		}
 	}
+	Sort(findings)
+	return findings
+}
+
+// Sort orders findings by severity, then namespace, name and rule.
+func Sort(findings []Finding) {
 	slices.SortFunc(findings, func(a, b Finding) int {
 		if a.Severity != b.Severity {
-			return strings.Compare(string(a.Severity), string(b.Severity)) // critical before info
+			return severityOrder[a.Severity] - severityOrder[b.Severity]
 		}
-		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+		return strings.Compare(a.Namespace+"/"+a.Name+"/"+a.Rule, b.Namespace+"/"+b.Name+"/"+b.Rule)
 	})
-	return findings
 }
 
 func sharePort(a, b []string) bool {

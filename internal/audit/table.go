@@ -14,13 +14,22 @@ func PrintTable(w io.Writer, findings []Finding, audited int, where string) erro
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tNAMESPACE\tNAME\tPORTS\tREACHES\tMESSAGE")
+	fmt.Fprintln(tw, "SEVERITY\tRULE\tNAMESPACE\tNAME\tPORTS\tREACHES\tMESSAGE")
+	entries := map[string]bool{}
 	for _, f := range findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Namespace, f.Name, strings.Join(f.Ports, ","), strings.Join(f.AffectedNamespaces, ","), f.Message)
+		entries[f.Namespace+"/"+f.Name] = true
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Rule, f.Namespace, f.Name, dashIfNone(f.Ports), strings.Join(f.AffectedNamespaces, ","), f.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d of %d ServiceEntries in %s are unsafe. Fix: give each an address (its Service's ClusterIP), or let meshalias manage it.\n", len(findings), audited, where)
+	_, err := fmt.Fprintf(w, "\n%d of %d ServiceEntries in %s are unsafe. Each message says what to fix; an entry meshalias manages is fixed by fixing its alias.\n", len(entries), audited, where)
 	return err
+}
+
+func dashIfNone(items []string) string {
+	if len(items) == 0 {
+		return "-"
+	}
+	return strings.Join(items, ",")
 }

@@ -1,4 +1,7 @@
-package controllers
+// Package hostpolicy says which hosts a namespace may claim as aliases: never a Kubernetes
+// Service's own names, and, where AliasDomains exist, only names under a domain that allows
+// the namespace. The operator and the audit share it; it reads nothing from a cluster.
+package hostpolicy
 
 import (
 	"fmt"
@@ -22,20 +25,20 @@ type Policy struct {
 	Rules    []DomainRule
 }
 
-// inForce tells whether hosts are checked at all. Without any AliasDomain, and without
+// InForce tells whether hosts are checked at all. Without any AliasDomain, and without
 // --require-alias-domain, every host stays allowed, as single-tenant clusters expect.
-func (p Policy) inForce() bool { return p.Required || len(p.Rules) > 0 }
+func (p Policy) InForce() bool { return p.Required || len(p.Rules) > 0 }
 
 // Allows tells whether a namespace, with its labels, may claim host, and if not, why, in words
 // a person can act on. The longest domain that covers the host decides, so a platform team
 // can hand "payments.internal" to one team while keeping "internal" for itself.
 func (p Policy) Allows(host, namespace string, nsLabels labels.Set) (bool, string) {
-	if !p.inForce() {
+	if !p.InForce() {
 		return true, ""
 	}
 	var deciding []DomainRule
 	for _, r := range p.Rules {
-		if !covers(r.Domain, host) {
+		if !Covers(r.Domain, host) {
 			continue
 		}
 		switch {
@@ -56,8 +59,8 @@ func (p Policy) Allows(host, namespace string, nsLabels labels.Set) (bool, strin
 	return false, fmt.Sprintf("AliasDomain %s does not allow namespace %s to claim host %s: its namespaceSelector (%s) does not select the namespace", deciding[0].Domain, namespace, host, selectorString(deciding[0].Selector))
 }
 
-// covers tells whether domain is host itself or a domain above it.
-func covers(domain, host string) bool {
+// Covers tells whether domain is host itself or a domain above it.
+func Covers(domain, host string) bool {
 	return host == domain || strings.HasSuffix(host, "."+domain)
 }
 
@@ -68,9 +71,9 @@ func selectorString(s labels.Selector) string {
 	return s.String()
 }
 
-// suffixes lists a name and every domain above it: "a.b.c", "b.c", "c". An AliasDomain for any
+// Suffixes lists a name and every domain above it: "a.b.c", "b.c", "c". An AliasDomain for any
 // of them bears on the name.
-func suffixes(name string) []string {
+func Suffixes(name string) []string {
 	out := []string{name}
 	for {
 		_, rest, ok := strings.Cut(name, ".")

@@ -1,0 +1,99 @@
+package audit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+
+	"github.com/meshalias/meshalias/internal/hostpolicy"
+)
+
+// Names is what the naming rules read besides the entries: the Services that exist, and the
+// cluster's host policy with the labels of the namespaces it selects on.
+type Names struct {
+	ClusterDomain string
+	// ServiceExists tells whether a Service exists; nil skips the shadowing rule.
+	ServiceExists func(namespace, name string) bool
+	Policy        hostpolicy.Policy
+	// NamespaceLabels are the labels of each namespace, by name.
+	NamespaceLabels map[string]map[string]string
+}
+
+// Shadowing finds an entry, managed by meshalias or not, with a host that is a Service's own
+// name (<svc>.<ns> or <svc>.<ns>.svc): Istio then sends that name's HTTP traffic to the entry
+// instead of the Service, from every namespace the entry reaches.
+func (n Names) Shadowing(se *networkingv1.ServiceEntry) (Finding, bool) {
+	var shadowed, services []string
+	for _, h := range se.Spec.Hosts {
+		ns, name, ok := hostpolicy.ShadowedService(h, n.ClusterDomain)
+		if ok && n.ServiceExists != nil && n.ServiceExists(ns, name) && !n.leadsToTheService(se, ns, name) {
+			shadowed = append(shadowed, h)
+			services = append(services, ns+"/"+name)
+		}
+	}
+	if len(shadowed) == 0 {
+		return Finding{}, false
+	}
+	return Finding{
+		Namespace: se.Namespace, Name: se.Name, Rule: RuleShadowsService, Hosts: shadowed,
+		Severity: SeverityCritical, AffectedNamespaces: AffectedNamespaces(se),
+		Message: fmt.Sprintf("host %s is the name Istio gives Service %s: this entry takes that Service's HTTP traffic; remove the host", strings.Join(shadowed, ", "), strings.Join(services, ", ")),
+	}, true
+}
+
+// leadsToTheService tells an entry whose every endpoint is the Service's own FQDN: it takes
+// the name, but sends the traffic where the name already led, so nobody's traffic moves.
+func (n Names) leadsToTheService(se *networkingv1.ServiceEntry, ns, name string) bool {
+	fqdn := name + "." + ns + ".svc." + n.ClusterDomain
+	if len(se.Spec.Endpoints) == 0 {
+		return false
+	}
+	for _, ep := range se.Spec.Endpoints {
+		if ep.GetAddress() != fqdn {
+			return false
+		}
+	}
+	return true
+}
+
+// PolicyBreach finds an entry with hosts that no AliasDomain allows its namespace to claim.
+// meshalias writes no such entry; another writer, or a policy that changed while meshalias was
+// down, can leave one.
+func (n Names) PolicyBreach(se *networkingv1.ServiceEntry) (Finding, bool) {
+	if !n.Policy.InForce() {
+		return Finding{}, false
+	}
+	var denied, reasons []string
+	for _, h := range se.Spec.Hosts {
+		if ok, why := n.Policy.Allows(h, se.Namespace, n.NamespaceLabels[se.Namespace]); !ok {
+			denied = append(denied, h)
+			reasons = append(reasons, why)
+		}
+	}
+	if len(denied) == 0 {
+		return Finding{}, false
+	}
+	return Finding{
+		Namespace: se.Namespace, Name: se.Name, Rule: RuleHostNotAllowed, Hosts: denied,
+		Severity: SeverityWarning, AffectedNamespaces: AffectedNamespaces(se),
+		Message: strings.Join(reasons, "; "),
+	}, true
+}
+
+// All runs every rule over a set of entries: the catch-all audit, with its competition, and
+// the naming rules.
+func All(entries []*networkingv1.ServiceEntry, names Names) []Finding {
+	findings := Entries(entries)
+	for _, se := range entries {
+		if f, ok := names.Shadowing(se); ok {
+			findings = append(findings, f)
+		}
+		if f, ok := names.PolicyBreach(se); ok {
+			findings = append(findings, f)
+		}
+	}
+	Sort(findings)
+	return slices.Clip(findings)
+}

@@ -8,7 +8,9 @@ IMG ?= meshalias/meshalias:dev
 ONCE ?=
 # The control-plane binaries live in bin/k8s/<version>/; hack/build-control-plane.sh builds
 # them once per machine, prints a progress line per binary, and prints the folder last.
-CONTROL_PLANE = $$(hack/build-control-plane.sh | tail -1)
+# Recipes resolve it into $assets first, from the repository root and as a plain assignment,
+# so that a failed build stops the recipe instead of leaving KUBEBUILDER_ASSETS empty.
+RESOLVE_CONTROL_PLANE = assets="$$(hack/build-control-plane.sh | tail -1)"
 
 .PHONY: all
 all: build
@@ -17,7 +19,7 @@ all: build
 
 .PHONY: demo
 demo: ## Play the incident's story on an embedded control plane (ONCE=1 to exit when done).
-	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/demo $(if $(ONCE),--once)
+	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/demo $(if $(ONCE),--once)
 
 .PHONY: test
 test: ## Run every test: unit, fuzz seeds, envtest integration and e2e.
@@ -38,6 +40,8 @@ generate: ## Regenerate deepcopy, CRDs and RBAC from the markers.
 .PHONY: verify
 verify: generate ## Regenerate everything and fail if the tree changed; vet and check formatting.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
+	@cd e2e && go mod tidy -diff || { echo "e2e/go.mod/go.sum are not tidy: run 'cd e2e && go mod tidy' and commit"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 
@@ -60,7 +64,8 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 ##@ Deployment
 
-KUBECTL ?= $(CONTROL_PLANE)/kubectl
+# The local control plane's kubectl, unless you name your own.
+KUBECTL ?= $$assets/kubectl
 
 .PHONY: install-manifest
 install-manifest: ## Render config/default into dist/install.yaml, the release artifact.
@@ -70,17 +75,17 @@ install-manifest: ## Render config/default into dist/install.yaml, the release a
 
 .PHONY: deploy
 deploy: ## Apply the rendered config/default to the current kubeconfig's cluster.
-	go run ./hack/render config/default | $(KUBECTL) apply --server-side --field-manager=meshalias-install -f -
+	$(RESOLVE_CONTROL_PLANE); go run ./hack/render config/default | $(KUBECTL) apply --server-side --field-manager=meshalias-install -f -
 
 .PHONY: undeploy
 undeploy: ## Delete what deploy applied. Aliases go with their CRDs, and entries with their aliases.
-	go run ./hack/render config/default | $(KUBECTL) delete --ignore-not-found -f -
+	$(RESOLVE_CONTROL_PLANE); go run ./hack/render config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 ##@ Beyond make test
 
 .PHONY: e2e
 e2e: ## Run only the e2e module: the built operator under its own RBAC, judged by Istio's pilot.
-	cd e2e && KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go test -count=1 -v -timeout 45m ./...
+	$(RESOLVE_CONTROL_PLANE); cd e2e && KUBEBUILDER_ASSETS="$$assets" go test -count=1 -v -timeout 45m ./...
 
 # The operator runs as a pod with a 150Mi memory limit would: the Deployment passes the limit
 # to the Go runtime as GOMEMLIMIT.
@@ -88,7 +93,7 @@ BENCH_FLAGS ?= -operator-env=GOMEMLIMIT=150MiB
 
 .PHONY: bench
 bench: ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
-	KUBEBUILDER_ASSETS=$(CONTROL_PLANE) go run ./hack/bench $(BENCH_FLAGS)
+	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench $(BENCH_FLAGS)
 
 .PHONY: help
 help:

@@ -34,7 +34,7 @@ func FuzzBuildServiceEntry(f *testing.F) {
 		}
 		req := EntryRequest{
 			Owner: Owner{Kind: KindServiceAlias, Namespace: "abc", Name: "a"}, Name: EntryName(host), Host: host,
-			ServiceName: "svc", Service: svc, ClusterDomain: "cluster.local",
+			ServiceNamespace: "abc", ServiceName: "svc", Service: svc, ClusterDomain: "cluster.local",
 		}
 		if wantPort != 0 {
 			req.Ports = []int32{wantPort}

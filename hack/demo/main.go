@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -38,6 +39,12 @@ import (
 )
 
 const ns = "abc"
+
+// squatter is a namespace whose aliases try to take names that are not theirs.
+const squatter = "squat"
+
+// teamEdge labels abc; the AliasDomains of the story select it.
+var teamEdge = map[string]string{"team": "edge"}
 
 // legacyLabels mark the old controller's entries; the operator runs with them as its
 // --adopt-selector, so it takes them over in place.
@@ -79,6 +86,7 @@ func run(once bool) error {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = networkingv1.AddToScheme(scheme)
+	_ = gatewayv1beta1.Install(scheme)
 	_ = meshaliasv1.AddToScheme(scheme)
 	c, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
@@ -87,7 +95,7 @@ func run(once bool) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	step("Starting the meshalias operator, with --adopt-selector=app.kubernetes.io/managed-by=dns-controller")
+	step("Starting the meshalias operator, with --adopt-selector=app.kubernetes.io/managed-by=dns-controller and --require-alias-domain, as config/default runs it")
 	managerDone, err := startOperator(ctx, cluster, scheme)
 	if err != nil {
 		return err
@@ -138,6 +146,7 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 		ClusterDomain:           "cluster.local",
 		MaxConcurrentReconciles: 2,
 		AdoptSelector:           labels.SelectorFromSet(legacyLabels),
+		RequireAliasDomain:      true,
 	}); err != nil {
 		return nil, err
 	}
@@ -152,9 +161,10 @@ func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *r
 }
 
 func playStory(ctx context.Context, c client.Client) error {
-	step("Namespace abc, with Services traefik (443) and service-api (8080)")
+	step("Namespace abc (team: edge), with Services traefik (443) and service-api (8080)")
 	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: teamEdge}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: squatter}},
 		&corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "traefik", Labels: map[string]string{"app": "traefik"}},
 			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "traefik"}, Ports: []corev1.ServicePort{{Name: "https", Port: 443}}},
@@ -173,6 +183,15 @@ func playStory(ctx context.Context, c client.Client) error {
 		return err
 	}
 
+	step("AliasDomains custom-name, cutom-name and hello: namespaces labelled team=edge may claim them")
+	for _, d := range []string{"custom-name", "cutom-name", "hello"} {
+		if err := create(ctx, c, &meshaliasv1.AliasDomain{
+			ObjectMeta: metav1.ObjectMeta{Name: d},
+			Spec:       meshaliasv1.AliasDomainSpec{Domain: d, NamespaceSelector: metav1.LabelSelector{MatchLabels: teamEdge}},
+		}); err != nil {
+			return err
+		}
+	}
 	step("ServiceAlias traefik: traefik also answers as traefik.custom-name, and keeps the legacy name traefik.cutom-name")
 	step("NamespaceAlias hello: every Service x of abc also answers as x.hello")
 	return create(ctx, c,
@@ -186,7 +205,21 @@ func playStory(ctx context.Context, c client.Client) error {
 		&meshaliasv1.NamespaceAlias{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hello"},
 			Spec:       meshaliasv1.NamespaceAliasSpec{Domain: "hello"},
-		})
+		},
+		&corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Namespace: squatter, Name: "proxy"},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "proxy"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+		},
+		squat("take-traefik", "traefik."+ns),
+		squat("take-example", "example.org"))
+}
+
+// squat is an alias in another team's namespace for a name that is not its to claim.
+func squat(name, host string) *meshaliasv1.ServiceAlias {
+	return &meshaliasv1.ServiceAlias{
+		ObjectMeta: metav1.ObjectMeta{Namespace: squatter, Name: name},
+		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "proxy"}, Hosts: []string{host}},
+	}
 }
 
 func create(ctx context.Context, c client.Client, objs ...client.Object) error {
@@ -275,9 +308,23 @@ func check(ctx context.Context, c client.Client) error {
 	if !slices.Equal(legacy.Spec.Addresses, traefik.Spec.ClusterIPs) || legacy.Labels[controllers.LabelAdopted] != "true" {
 		return fmt.Errorf("the legacy entry was not taken over: addresses %v, labels %v", legacy.Spec.Addresses, legacy.Labels)
 	}
+	for name, reason := range map[string]string{"take-traefik": meshaliasv1.ReasonHostConflict, "take-example": meshaliasv1.ReasonHostNotAllowed} {
+		alias := &meshaliasv1.ServiceAlias{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: squatter, Name: name}, alias); err != nil {
+			return err
+		}
+		if ready := meta.FindStatusCondition(alias.Status.Conditions, meshaliasv1.ConditionReady); ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != reason {
+			return fmt.Errorf("ServiceAlias %s/%s is not refused with %s: %v", squatter, name, reason, ready)
+		}
+	}
 	var entries networkingv1.ServiceEntryList
 	if err := c.List(ctx, &entries); err != nil {
 		return err
+	}
+	for _, se := range entries.Items {
+		if se.Namespace == squatter {
+			return fmt.Errorf("the squatting namespace has ServiceEntry %s", se.Name)
+		}
 	}
 	if findings := audit.Entries(entries.Items); len(findings) != 0 {
 		return fmt.Errorf("the audit still finds %d unsafe entries", len(findings))
@@ -304,6 +351,15 @@ func show(ctx context.Context, c client.Client) {
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "hello"}, na); err == nil {
 		step("NamespaceAlias abc/hello, status")
 		printYAML(na.Status)
+	}
+	var squats meshaliasv1.ServiceAliasList
+	if err := c.List(ctx, &squats, client.InNamespace(squatter)); err == nil {
+		step("Namespace squat tries to take names that are not its own; it gets no ServiceEntry")
+		for _, a := range squats.Items {
+			if ready := meta.FindStatusCondition(a.Status.Conditions, meshaliasv1.ConditionReady); ready != nil {
+				fmt.Printf("  ServiceAlias %s/%s %v: Ready=%s %s: %s\n", a.Namespace, a.Name, a.Spec.Hosts, ready.Status, ready.Reason, ready.Message)
+			}
+		}
 	}
 }
 

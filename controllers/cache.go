@@ -7,8 +7,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// CacheOptions keeps the informer cache lean: no managedFields anywhere, and of Services and
-// ServiceEntries only what meshalias reads. At 10k Services the annotations alone
+// CacheOptions keeps the informer cache lean: no managedFields anywhere, of Services and
+// ServiceEntries only what meshalias reads, and of pods only those in ambient mode. At 10k Services the annotations alone
 // (last-applied-configuration) would outweigh everything else.
 func CacheOptions() cache.Options {
 	return cache.Options{
@@ -17,6 +17,8 @@ func CacheOptions() cache.Options {
 			&corev1.Service{}:            {Transform: stripService},
 			&networkingv1.ServiceEntry{}: {Transform: stripServiceEntry},
 			&corev1.Namespace{}:          {Transform: stripNamespace},
+			// Only the pods enrolled in ambient mode one by one, as metadata.
+			&corev1.Pod{}: {Label: ambientPods},
 		},
 	}
 }
@@ -26,7 +28,7 @@ func stripService(in any) (any, error) {
 		svc.ManagedFields = nil
 		svc.Annotations = nil
 		svc.Status = corev1.ServiceStatus{}
-		svc.Spec.Selector = nil
+		// The selector stays: it finds the pods of a Service that run in ambient mode.
 	}
 	return in, nil
 }

@@ -27,6 +27,8 @@ type gatherer struct {
 	requireAliasDomain bool
 	// grantsOn is false when the ReferenceGrant CRD was not installed at start.
 	grantsOn bool
+	// ambientMesh is --ambient-mesh: every namespace runs in ambient mode.
+	ambientMesh bool
 }
 
 // referencedService reads the one Service a ServiceAlias names, but only once the reference
@@ -91,6 +93,9 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 
 	var err error
 	if f.Policy, f.NamespaceLabels, err = g.policy(ctx, in.Owner.Namespace); err != nil {
+		return f, err
+	}
+	if f.Ambient, err = g.ambient(ctx, in.Owner.Namespace, in.ServiceNamespace, f.Services); err != nil {
 		return f, err
 	}
 	if in.Domain != "" {

@@ -29,6 +29,8 @@ func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts contr
 		// The host policy, and namespaces whose names a domain may be.
 		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
+		// A pod of the namespace joins or leaves ambient mode.
+		WatchesMetadata(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfPodNamespace), builder.WithPredicates(labelsChanged)).
 		WithOptions(opts).
 		Named("namespacealias").
 		Complete(r)
@@ -71,6 +73,11 @@ func (r *NamespaceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o c
 		reqs = append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: parent})...)
 	}
 	return reqs
+}
+
+// aliasesOfPodNamespace wakes the NamespaceAliases of a pod's namespace.
+func (r *NamespaceAliasReconciler) aliasesOfPodNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.namespaceAliases(ctx, client.InNamespace(o.GetNamespace()))
 }
 
 // aliasesOfNamespace wakes a namespace's NamespaceAliases, whose policy its labels decide, and

@@ -46,6 +46,8 @@ type Facts struct {
 	// namespace, which the policy's selectors match.
 	Policy          hostpolicy.Policy
 	NamespaceLabels map[string]string
+	// Ambient says where Istio's ambient mode bears on the alias.
+	Ambient Ambient
 	// DomainIsNamespace is set when a NamespaceAlias's domain is the name of a namespace: every
 	// x.<domain> would then be the name of that namespace's Service x.
 	DomainIsNamespace bool
@@ -158,6 +160,9 @@ func aliasProblem(in Intent, facts Facts) *Problem {
 	if p := refProblem(facts.Reference, in.Owner.Namespace, in.ServiceNamespace, serviceOf(in)); p != nil {
 		return p
 	}
+	if facts.Ambient.Namespace != "" {
+		return ambientProblem(facts.Ambient.Namespace)
+	}
 	if in.Domain == "" {
 		return nil
 	}
@@ -191,6 +196,9 @@ func hostProblem(in Intent, facts Facts, t Target, mine Claim, name string, ours
 	}
 	if ok, why := facts.Policy.Allows(t.Host, in.Owner.Namespace, facts.NamespaceLabels); !ok {
 		return &Problem{Reason: meshaliasv1.ReasonHostNotAllowed, Message: why}
+	}
+	if why, ok := facts.Ambient.Services[t.ServiceName]; ok {
+		return ambientProblem(why)
 	}
 	if winner, mine := HostWinner(mine, facts.Rivals[t.Host]); !mine {
 		return &Problem{Reason: meshaliasv1.ReasonHostConflict, Message: fmt.Sprintf("host %s is already claimed by %s, which is older", t.Host, winner)}

@@ -53,11 +53,14 @@ var entryChanged = predicate.Funcs{
 	},
 }
 
-// namespaceChanged passes the Namespace events that can change a verdict: creation and
-// deletion (a NamespaceAlias's domain may be a namespace's name), and label changes (the
-// AliasDomains' selectors match them).
-var namespaceChanged = predicate.Funcs{
+// labelsChanged passes creations, deletions, and updates that change an object's labels.
+var labelsChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		return !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
 	},
 }
+
+// namespaceChanged passes the Namespace events that can change a verdict: creation and
+// deletion (a NamespaceAlias's domain may be a namespace's name), and label changes (the
+// AliasDomains' selectors match them).
+var namespaceChanged = labelsChanged

@@ -17,7 +17,7 @@ import (
 // +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=meshalias.io,resources=servicealiases/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces;pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=referencegrants,verbs=get;list;watch
 // +kubebuilder:rbac:groups=meshalias.io,resources=aliasdomains,verbs=get;list;watch
 // +kubebuilder:rbac:groups=networking.istio.io,resources=serviceentries,verbs=get;list;watch;create;patch;delete

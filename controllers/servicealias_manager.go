@@ -5,6 +5,7 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -37,6 +38,8 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 		// The host policy: an AliasDomain, or the labels its selectors match, change.
 		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
+		// Pods enrolled in ambient mode one by one: the cache holds no other pods.
+		WatchesMetadata(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAmbientPod), builder.WithPredicates(labelsChanged)).
 		WithOptions(opts).
 		Named("servicealias").
 		Complete(r)
@@ -62,10 +65,28 @@ func (r *ServiceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o cli
 	return r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: o.(*meshaliasv1.AliasDomain).Spec.Domain})
 }
 
-// aliasesOfNamespace wakes a namespace's aliases when its labels, which the AliasDomains'
-// selectors match, change.
+// aliasesOfNamespace wakes, when a namespace's labels change, its own aliases (the
+// AliasDomains' selectors match the labels) and those that name a Service in it (it may have
+// joined ambient mode).
 func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.serviceAliases(ctx, client.InNamespace(o.GetName()))
+	reqs := r.serviceAliases(ctx, client.InNamespace(o.GetName()))
+	return append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasTargetNamespace: o.GetName()})...)
+}
+
+// aliasesOfAmbientPod wakes the aliases of the Services that select a pod in ambient mode.
+func (r *ServiceAliasReconciler) aliasesOfAmbientPod(ctx context.Context, o client.Object) []reconcile.Request {
+	var services corev1.ServiceList
+	if err := r.List(ctx, &services, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing Services for a pod event")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, svc := range services.Items {
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromValidatedSet(svc.Spec.Selector).Matches(labels.Set(o.GetLabels())) {
+			reqs = append(reqs, r.aliasesOfService(ctx, &svc)...)
+		}
+	}
+	return reqs
 }
 
 // aliasesOfEntryHosts wakes the other aliases that want an entry's hosts. The entry's own

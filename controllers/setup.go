@@ -23,6 +23,9 @@ type Config struct {
 	// RequireAliasDomain refuses every host that no AliasDomain allows, even while there is
 	// no AliasDomain at all.
 	RequireAliasDomain bool
+	// AmbientMesh says the whole mesh runs in Istio's ambient mode, so that no alias gets an
+	// entry, whatever its namespace's labels say.
+	AmbientMesh bool
 	// ReferenceGrants is whether the Gateway API ReferenceGrant CRD is installed, which
 	// references across namespaces need. Setup finds out.
 	ReferenceGrants bool

@@ -24,6 +24,7 @@ type Outcome struct {
 var reasonOrder = []string{
 	meshaliasv1.ReasonInvalidSpec,
 	meshaliasv1.ReasonRefNotPermitted,
+	meshaliasv1.ReasonAmbientUnsupported,
 	meshaliasv1.ReasonServiceNotFound,
 	meshaliasv1.ReasonNoClusterIP,
 	meshaliasv1.ReasonHostNotAllowed,

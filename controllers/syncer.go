@@ -35,6 +35,7 @@ func newAliasSyncer(c client.Client, recorder events.EventRecorder, cfg Config) 
 		clusterDomain:      cfg.ClusterDomain,
 		requireAliasDomain: cfg.RequireAliasDomain,
 		grantsOn:           cfg.ReferenceGrants,
+		ambientMesh:        cfg.AmbientMesh,
 	}}
 }
 

@@ -13,6 +13,13 @@ const (
 	TLSModeDisabled TLSMode = "disabled"
 )
 
+// Istio's ambient mode enrols a namespace, or a pod, with this label and value. meshalias
+// writes no entry where it is set (ReasonAmbientUnsupported).
+const (
+	LabelIstioDataplaneMode = "istio.io/dataplane-mode"
+	DataplaneModeAmbient    = "ambient"
+)
+
 // Condition types and reasons. They are part of the API: tools and people match on them.
 const (
 	// ConditionReady is True when every ServiceEntry the alias asks for exists and is current.
@@ -37,6 +44,10 @@ const (
 	ReasonRefNotPermitted = "RefNotPermitted"
 	// ReasonHostNotAllowed: no AliasDomain allows the alias's namespace to claim the host.
 	ReasonHostNotAllowed = "HostNotAllowed"
+	// ReasonAmbientUnsupported: the alias's namespace, or the Service's pods, run in Istio's
+	// ambient mode, where an entry that shares the Service's VIP can take the Service's slot in
+	// ztunnel. No entry is written there until a shape is proven safe.
+	ReasonAmbientUnsupported = "AmbientUnsupported"
 	// ReasonInvalidSpec: the spec cannot be served as written.
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonProgressing: meshalias is applying the ServiceEntries.

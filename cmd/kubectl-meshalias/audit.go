@@ -73,9 +73,20 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 // host in one namespace can be the name of another namespace's Service. A rule whose input
 // this user may not read is skipped, and the plugin says so.
 func readNames(ctx context.Context, c client.Client, clusterDomain string, require bool, stderr io.Writer) (audit.Names, error) {
-	names := audit.Names{ClusterDomain: clusterDomain, NamespaceLabels: map[string]map[string]string{}}
-	var services metav1.PartialObjectMetadataList
-	services.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ServiceList"))
+	names := audit.Names{ClusterDomain: clusterDomain, NamespaceLabels: map[string]map[string]string{}, AmbientVIPs: map[string]string{}}
+	var namespaces metav1.PartialObjectMetadataList
+	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
+	switch err := c.List(ctx, &namespaces); {
+	case apierrors.IsForbidden(err):
+		fmt.Fprintln(stderr, "note: Namespaces cannot be listed with these credentials; ambient namespaces and AliasDomain selectors are not looked at")
+	case err != nil:
+		return names, fmt.Errorf("listing Namespaces: %w", err)
+	}
+	for _, ns := range namespaces.Items {
+		names.NamespaceLabels[ns.Name] = ns.Labels
+	}
+
+	var services corev1.ServiceList
 	switch err := c.List(ctx, &services); {
 	case apierrors.IsForbidden(err):
 		fmt.Fprintln(stderr, "note: Services of all namespaces cannot be listed with these credentials; entries that shadow a Service's names are not looked for")
@@ -85,6 +96,11 @@ func readNames(ctx context.Context, c client.Client, clusterDomain string, requi
 		exists := map[string]bool{}
 		for _, s := range services.Items {
 			exists[s.Namespace+"/"+s.Name] = true
+			if names.NamespaceLabels[s.Namespace][meshaliasv1.LabelIstioDataplaneMode] == meshaliasv1.DataplaneModeAmbient {
+				for _, ip := range s.Spec.ClusterIPs {
+					names.AmbientVIPs[ip] = s.Namespace + "/" + s.Name
+				}
+			}
 		}
 		names.ServiceExists = func(ns, name string) bool { return exists[ns+"/"+name] }
 	}
@@ -105,17 +121,6 @@ func readNames(ctx context.Context, c client.Client, clusterDomain string, requi
 			selector = labels.Nothing()
 		}
 		names.Policy.Rules = append(names.Policy.Rules, hostpolicy.DomainRule{Domain: d.Spec.Domain, Selector: selector})
-	}
-	if !names.Policy.InForce() {
-		return names, nil
-	}
-	var namespaces metav1.PartialObjectMetadataList
-	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
-	if err := c.List(ctx, &namespaces); err != nil {
-		return names, fmt.Errorf("listing Namespaces for the AliasDomains' selectors: %w", err)
-	}
-	for _, ns := range namespaces.Items {
-		names.NamespaceLabels[ns.Name] = ns.Labels
 	}
 	return names, nil
 }

@@ -246,6 +246,34 @@ func TestAuditNamingRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8s.Delete(ctx, domain) })
+	// An entry that carries the VIP of a Service in an ambient namespace takes its slot in
+	// ztunnel.
+	amb := namespace(t)
+	ambNS := &corev1.Namespace{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: amb}, ambNS); err != nil {
+		t.Fatal(err)
+	}
+	ambNS.Labels = map[string]string{"istio.io/dataplane-mode": "ambient"}
+	ambSvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: amb, Name: "traefik"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	for _, err := range []error{k8s.Update(ctx, ambNS), k8s.Create(ctx, ambSvc)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	vipEntry := entry(amb, "traefik-alias", "traefik.alias", "HTTP", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{ambSvc.Spec.ClusterIP} })
+	if err := k8s.Create(ctx, vipEntry); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = plugin(t, "audit", "-n", amb, "-o", "json")
+	findings = nil
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, out)
+	}
+	// (The AliasDomain above puts the host policy in force, so the entry breaks it too.)
+	if code != exitFindings || len(findings) == 0 || findings[0].Rule != audit.RuleAmbientVIP || findings[0].Severity != audit.SeverityCritical || !strings.Contains(findings[0].Message, "Service "+amb+"/traefik") {
+		t.Errorf("exit %d, findings %+v: want a critical ambient-vip finding first", code, findings)
+	}
+
 	code, out, _ = plugin(t, "audit", "-n", evil, "-o", "json")
 	findings = nil
 	if err := json.Unmarshal([]byte(out), &findings); err != nil {

@@ -43,6 +43,7 @@ func main() {
 	flag.StringVar(&cfg.ClusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, used in the endpoint names <service>.<namespace>.svc.<domain>.")
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller. Each spends most of its time waiting on the API server.")
 	flag.BoolVar(&cfg.RequireAliasDomain, "require-alias-domain", false, "Refuse every alias host that no AliasDomain allows, even while there is no AliasDomain. Without it, hosts are unchecked until the first AliasDomain exists: fine for a single-tenant cluster, not for a shared one.")
+	flag.BoolVar(&cfg.AmbientMesh, "ambient-mesh", false, "The whole mesh runs in Istio's ambient mode: write no ServiceEntry for any alias (see docs/ambient.md). Namespaces and pods labelled istio.io/dataplane-mode=ambient are found without it.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	zapOpts := zap.Options{}

@@ -37,6 +37,9 @@ const (
 	RuleShadowsService = "shadows-service"
 	// RuleHostNotAllowed: no AliasDomain allows the entry's namespace to claim a host.
 	RuleHostNotAllowed = "host-not-allowed"
+	// RuleAmbientVIP: the entry's addresses hold the VIP of a Service in an ambient
+	// namespace, whose slot in ztunnel the entry can take.
+	RuleAmbientVIP = "ambient-vip"
 )
 
 // severityOrder sorts findings: what takes traffic first.

@@ -19,6 +19,31 @@ type Names struct {
 	Policy        hostpolicy.Policy
 	// NamespaceLabels are the labels of each namespace, by name.
 	NamespaceLabels map[string]map[string]string
+	// AmbientVIPs maps each ClusterIP of a Service in an ambient namespace to the Service,
+	// as "namespace/name".
+	AmbientVIPs map[string]string
+}
+
+// AmbientVIP finds an entry whose addresses hold the VIP of a Service in an ambient
+// namespace. istiod then sends ztunnel two services with one VIP; ztunnel keeps one per
+// namespace, and when it keeps the entry, ambient clients of the Service lose HBONE, their
+// identity and their waypoint, and a STRICT backend refuses them.
+func (n Names) AmbientVIP(se *networkingv1.ServiceEntry) (Finding, bool) {
+	var vips, services []string
+	for _, a := range se.Spec.Addresses {
+		if svc, ok := n.AmbientVIPs[a]; ok {
+			vips = append(vips, a)
+			services = append(services, svc)
+		}
+	}
+	if len(vips) == 0 {
+		return Finding{}, false
+	}
+	return Finding{
+		Namespace: se.Namespace, Name: se.Name, Rule: RuleAmbientVIP, Hosts: slices.Clone(se.Spec.Hosts),
+		Severity: SeverityCritical, AffectedNamespaces: []string{AllNamespaces},
+		Message: fmt.Sprintf("address %s is the VIP of Service %s, in an ambient namespace: ztunnel keeps one service per VIP and namespace, and when it keeps this entry the Service's ambient clients lose mutual TLS; remove the entry (meshalias writes none in ambient namespaces)", strings.Join(vips, ", "), strings.Join(slices.Compact(services), ", ")),
+	}, true
 }
 
 // Shadowing finds an entry, managed by meshalias or not, with a host that is a Service's own
@@ -91,6 +116,9 @@ func All(entries []*networkingv1.ServiceEntry, names Names) []Finding {
 			findings = append(findings, f)
 		}
 		if f, ok := names.PolicyBreach(se); ok {
+			findings = append(findings, f)
+		}
+		if f, ok := names.AmbientVIP(se); ok {
 			findings = append(findings, f)
 		}
 	}

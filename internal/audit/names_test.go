@@ -64,6 +64,15 @@ func TestNamingRules(t *testing.T) {
 		})
 	}
 
+	// An entry that carries the VIP of a Service in an ambient namespace.
+	ambient := Names{AmbientVIPs: map[string]string{"10.0.0.9": "amb/traefik"}}
+	if f, ok := ambient.AmbientVIP(entry("amb", "e", withHost("amb", "traefik.alias", nil))); !ok || f.Severity != SeverityCritical || !strings.Contains(f.Message, "Service amb/traefik") {
+		t.Errorf("ambient VIP: %+v, %v", f, ok)
+	}
+	if f, ok := ambient.AmbientVIP(entry("side", "e", withHost("side", "x.alias", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.10"} }))); ok {
+		t.Errorf("another VIP is flagged: %+v", f)
+	}
+
 	// Without AliasDomains the policy says nothing.
 	se := entry("evil", "e", withHost("evil", "example.org", nil))
 	if f, ok := (Names{ClusterDomain: "cluster.local"}).PolicyBreach(se); ok {

@@ -61,7 +61,8 @@ func (r *AliasDomainReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // other one's list, so each such event wakes them all; AliasDomains are few, one per team.
 func (r *AliasDomainReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&meshaliasv1.AliasDomain{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Every event, status ones included: a list edited by hand is put right at once.
+		For(&meshaliasv1.AliasDomain{}).
 		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).

@@ -1,7 +1,9 @@
 package controllers_test
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/controllers"
@@ -161,4 +164,31 @@ func TestNamespaceAliasUnderThePolicy(t *testing.T) {
 		t.Errorf("message %q should name the host", msg)
 	}
 	waitHosts(t, ns, "hello", "a."+domain)
+}
+
+// Every AliasDomain lists every domain, for the admission policy; a list edited by hand is
+// put right.
+func TestAliasDomainStatusListsEveryDomain(t *testing.T) {
+	ns := newNamespace(t)
+	a, b := policyDomain(t, ns+".a", nil), policyDomain(t, ns+".b", nil)
+	want := []string{ns + ".a", ns + ".b"}
+	listed := func(d *meshaliasv1.AliasDomain) func() error {
+		return func() error {
+			if err := k8s.Get(ctx, clientKey("", d.Name), d); err != nil {
+				return err
+			}
+			if !slices.Equal(d.Status.Domains, want) {
+				return fmt.Errorf("AliasDomain %s lists %v, want %v", d.Name, d.Status.Domains, want)
+			}
+			return nil
+		}
+	}
+	eventually(t, "both list both domains", func() error { return errors.Join(listed(a)(), listed(b)()) })
+
+	patch := client.MergeFrom(a.DeepCopy())
+	a.Status.Domains = []string{"wrong"}
+	if err := k8s.Status().Patch(ctx, a, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the edited list is put right", listed(a))
 }

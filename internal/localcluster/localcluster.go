@@ -107,14 +107,15 @@ func (c *Cluster) writeKubeconfig() error {
 	return os.WriteFile(c.Kubeconfig, raw, 0o600)
 }
 
-// startControllerManager runs kube-controller-manager with just the garbage collector and the
-// namespace controller: envtest runs none, so ownerReferences would never be collected.
+// startControllerManager runs kube-controller-manager with just the garbage collector, the
+// namespace controller and the admission policies' type checker: envtest runs none, so
+// ownerReferences would never be collected.
 func (c *Cluster) startControllerManager(log *os.File) error {
 	c.kcm = exec.Command(filepath.Join(c.BinDir, "kube-controller-manager"),
 		"--kubeconfig="+c.Kubeconfig,
 		"--authentication-kubeconfig="+c.Kubeconfig,
 		"--authorization-kubeconfig="+c.Kubeconfig,
-		"--controllers=garbage-collector-controller,namespace-controller",
+		"--controllers=garbage-collector-controller,namespace-controller,validatingadmissionpolicy-status-controller",
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--use-service-account-credentials=false",

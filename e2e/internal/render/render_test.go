@@ -21,7 +21,7 @@ func TestKustomizeRendersDefaultInstall(t *testing.T) {
 	for _, o := range objs {
 		t.Logf("%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 		switch o.GetKind() {
-		case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace":
+		case "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
 			if o.GetKind() == "CustomResourceDefinition" {
 				crds[o.GetName()] = true
 			}

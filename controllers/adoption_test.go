@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/controllers"
 )
 
 // legacyEntry is what the old dns-controller wrote: no addresses, TCP.
@@ -52,7 +51,7 @@ func TestAdoptionTakesOverInPlace(t *testing.T) {
 	if !slices.Equal(got.Spec.Addresses, []string{svc.Spec.ClusterIP}) || len(got.Spec.Endpoints) != 1 || got.Spec.Ports[0].Protocol != "HTTPS" {
 		t.Errorf("the adopted entry is not rewritten to the contract: %v", &got.Spec)
 	}
-	if got.Labels[controllers.LabelManagedBy] != "meshalias" || got.Labels[controllers.LabelAdopted] != "true" {
+	if got.Labels[meshaliasv1.LabelManagedBy] != "meshalias" || got.Labels[meshaliasv1.LabelAdopted] != "true" {
 		t.Errorf("labels %v", got.Labels)
 	}
 	if ref := metav1.GetControllerOf(got); ref == nil || ref.UID != alias.UID {

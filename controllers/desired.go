@@ -91,9 +91,9 @@ func BuildServiceEntry(req EntryRequest) (*networkingv1.ServiceEntry, *Problem) 
 			Name:      req.Name,
 			Namespace: req.Owner.Namespace,
 			Labels: map[string]string{
-				LabelManagedBy: ManagedByValue,
-				LabelOwnerKind: req.Owner.Kind,
-				LabelOwnerName: req.Owner.Name,
+				meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue,
+				meshaliasv1.LabelOwnerKind: req.Owner.Kind,
+				meshaliasv1.LabelOwnerName: req.Owner.Name,
 			},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion:         meshaliasv1.GroupVersion.String(),

@@ -33,7 +33,7 @@ func FuzzBuildServiceEntry(f *testing.F) {
 			svc.Spec.Ports[0].AppProtocol = &appProtocol
 		}
 		req := EntryRequest{
-			Owner: Owner{Kind: KindServiceAlias, Namespace: "abc", Name: "a"}, Name: EntryName(host), Host: host,
+			Owner: Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: "abc", Name: "a"}, Name: EntryName(host), Host: host,
 			ServiceNamespace: "abc", ServiceName: "svc", Service: svc, ClusterDomain: "cluster.local",
 		}
 		if wantPort != 0 {

@@ -30,7 +30,7 @@ func testService(mutate func(*corev1.Service)) *corev1.Service {
 
 func testRequest(svc *corev1.Service) EntryRequest {
 	return EntryRequest{
-		Owner:            Owner{Kind: KindServiceAlias, Namespace: "abc", Name: "traefik", UID: "uid-1"},
+		Owner:            Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: "abc", Name: "traefik", UID: "uid-1"},
 		Name:             EntryName("traefik.custom-name"),
 		Host:             "traefik.custom-name",
 		ServiceNamespace: "abc",

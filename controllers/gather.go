@@ -124,7 +124,7 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 		for _, se := range declaring.Items {
 			switch {
 			case isManaged(se):
-				holder = Claim{Kind: se.Labels[LabelOwnerKind], Namespace: se.Namespace, Name: se.Labels[LabelOwnerName]}
+				holder = Claim{Kind: se.Labels[meshaliasv1.LabelOwnerKind], Namespace: se.Namespace, Name: se.Labels[meshaliasv1.LabelOwnerName]}
 			case g.adoptable(se, in.Owner.Namespace) && f.Adoptable[t.Host] == nil:
 				f.Adoptable[t.Host] = se
 			default:
@@ -210,7 +210,7 @@ func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim,
 		return nil, fmt.Errorf("listing ServiceAliases for host %s: %w", host, err)
 	}
 	for _, sa := range sas.Items {
-		if c := claimOf(KindServiceAlias, &sa.ObjectMeta); sa.DeletionTimestamp.IsZero() && !c.same(mine) {
+		if c := claimOf(meshaliasv1.KindServiceAlias, &sa.ObjectMeta); sa.DeletionTimestamp.IsZero() && !c.same(mine) {
 			claims = append(claims, c)
 		}
 	}
@@ -224,7 +224,7 @@ func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim,
 		return nil, fmt.Errorf("listing NamespaceAliases for domain %s: %w", domain, err)
 	}
 	for _, na := range nas.Items {
-		claim := claimOf(KindNamespaceAlias, &na.ObjectMeta)
+		claim := claimOf(meshaliasv1.KindNamespaceAlias, &na.ObjectMeta)
 		if !na.DeletionTimestamp.IsZero() || claim.same(mine) {
 			continue
 		}

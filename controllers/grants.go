@@ -49,7 +49,7 @@ func GrantAllows(grants []gatewayv1beta1.ReferenceGrant, from, service string) b
 	for _, g := range grants {
 		fromOK := false
 		for _, f := range g.Spec.From {
-			if string(f.Group) == meshaliasv1.GroupVersion.Group && f.Kind == KindServiceAlias && string(f.Namespace) == from {
+			if string(f.Group) == meshaliasv1.GroupVersion.Group && f.Kind == meshaliasv1.KindServiceAlias && string(f.Namespace) == from {
 				fromOK = true
 				break
 			}

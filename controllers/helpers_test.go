@@ -55,7 +55,7 @@ func entryFor(ns, host string) (*networkingv1.ServiceEntry, error) {
 func entriesOf(ns, kind, name string) []*networkingv1.ServiceEntry {
 	var list networkingv1.ServiceEntryList
 	_ = k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{
-		controllers.LabelManagedBy: controllers.ManagedByValue, controllers.LabelOwnerKind: kind, controllers.LabelOwnerName: name,
+		meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue, meshaliasv1.LabelOwnerKind: kind, meshaliasv1.LabelOwnerName: name,
 	})
 	return list.Items
 }

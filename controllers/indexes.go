@@ -89,10 +89,10 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 		}},
 		{&networkingv1.ServiceEntry{}, indexEntryOwner, func(o client.Object) []string {
 			labels := o.GetLabels()
-			if labels[LabelManagedBy] != ManagedByValue || labels[LabelOwnerKind] == "" {
+			if labels[meshaliasv1.LabelManagedBy] != meshaliasv1.ManagedByValue || labels[meshaliasv1.LabelOwnerKind] == "" {
 				return nil
 			}
-			return []string{ownerKey(labels[LabelOwnerKind], labels[LabelOwnerName])}
+			return []string{ownerKey(labels[meshaliasv1.LabelOwnerKind], labels[meshaliasv1.LabelOwnerName])}
 		}},
 	}
 	for _, ix := range indexes {
@@ -105,10 +105,10 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 
 // isManaged tells whether meshalias manages an entry.
 func isManaged(se *networkingv1.ServiceEntry) bool {
-	return se.Labels[LabelManagedBy] == ManagedByValue
+	return se.Labels[meshaliasv1.LabelManagedBy] == meshaliasv1.ManagedByValue
 }
 
 // ownedBy tells whether an entry is the named alias's own, by the contract's labels.
 func ownedBy(se *networkingv1.ServiceEntry, kind, namespace, name string) bool {
-	return isManaged(se) && se.Namespace == namespace && se.Labels[LabelOwnerKind] == kind && se.Labels[LabelOwnerName] == name
+	return isManaged(se) && se.Namespace == namespace && se.Labels[meshaliasv1.LabelOwnerKind] == kind && se.Labels[meshaliasv1.LabelOwnerName] == name
 }

@@ -87,8 +87,8 @@ func (r *NamespaceAliasReconciler) reconcile(ctx context.Context, alias *meshali
 // kinds share: one target x.<domain> per Service x.
 func namespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string]*corev1.Service) Intent {
 	in := Intent{
-		Owner:            Owner{Kind: KindNamespaceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
-		Claim:            claimOf(KindNamespaceAlias, &alias.ObjectMeta),
+		Owner:            Owner{Kind: meshaliasv1.KindNamespaceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:            claimOf(meshaliasv1.KindNamespaceAlias, &alias.ObjectMeta),
 		ServiceNamespace: alias.Namespace,
 		Domain:           alias.Spec.Domain,
 		ExportTo:         alias.Spec.ExportTo,

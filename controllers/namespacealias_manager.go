@@ -51,7 +51,7 @@ func (r *NamespaceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o cl
 	for _, h := range se.Spec.Hosts {
 		if _, domain, ok := parentDomain(h); ok {
 			for _, req := range r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: domain}) {
-				if !ownedBy(se, KindNamespaceAlias, req.Namespace, req.Name) {
+				if !ownedBy(se, meshaliasv1.KindNamespaceAlias, req.Namespace, req.Name) {
 					reqs = append(reqs, req)
 				}
 			}

@@ -137,7 +137,7 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 				keep[se.Name] = true
 				// An entry under a name of its own was taken over: keep saying so.
 				if result.Adopted = se.Name != EntryName(t.Host); result.Adopted {
-					se.Labels[LabelAdopted] = "true"
+					se.Labels[meshaliasv1.LabelAdopted] = "true"
 				}
 				plan.Entries = append(plan.Entries, se)
 				result.Entry = se.Name

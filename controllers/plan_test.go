@@ -20,8 +20,8 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func intent(hosts ...string) Intent {
 	in := Intent{
-		Owner: Owner{Kind: KindServiceAlias, Namespace: "abc", Name: "traefik", UID: "uid-1"},
-		Claim: Claim{Kind: KindServiceAlias, Namespace: "abc", Name: "traefik", Created: t0},
+		Owner: Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: "abc", Name: "traefik", UID: "uid-1"},
+		Claim: Claim{Kind: meshaliasv1.KindServiceAlias, Namespace: "abc", Name: "traefik", Created: t0},
 
 		ServiceNamespace: "abc",
 	}
@@ -60,18 +60,18 @@ func TestMakePlan(t *testing.T) {
 		{
 			name: "an older rival wins; our entry for the host goes", in: intent("a.x", "b.x"),
 			facts: Facts{Services: svc, Owned: []*networkingv1.ServiceEntry{ownedEntry("a.x")}, Rivals: map[string][]Claim{
-				"a.x": {{Kind: KindNamespaceAlias, Namespace: "zzz", Name: "old", Created: t0.Add(-time.Hour)}},
+				"a.x": {{Kind: meshaliasv1.KindNamespaceAlias, Namespace: "zzz", Name: "old", Created: t0.Add(-time.Hour)}},
 			}},
 			wantEntries: []string{EntryName("b.x")}, wantPrune: []string{EntryName("a.x")}, wantReasons: []string{meshaliasv1.ReasonHostConflict, ""},
 		},
 		{
 			name: "a tie goes to the namespace that sorts first", in: intent("a.x"),
-			facts:       Facts{Services: svc, Rivals: map[string][]Claim{"a.x": {{Kind: KindServiceAlias, Namespace: "aaa", Name: "z", Created: t0}}}},
+			facts:       Facts{Services: svc, Rivals: map[string][]Claim{"a.x": {{Kind: meshaliasv1.KindServiceAlias, Namespace: "aaa", Name: "z", Created: t0}}}},
 			wantReasons: []string{meshaliasv1.ReasonHostConflict},
 		},
 		{
 			name: "a younger rival loses", in: intent("a.x"),
-			facts:       Facts{Services: svc, Rivals: map[string][]Claim{"a.x": {{Kind: KindServiceAlias, Namespace: "aaa", Name: "z", Created: t0.Add(time.Second)}}}},
+			facts:       Facts{Services: svc, Rivals: map[string][]Claim{"a.x": {{Kind: meshaliasv1.KindServiceAlias, Namespace: "aaa", Name: "z", Created: t0.Add(time.Second)}}}},
 			wantEntries: []string{EntryName("a.x")}, wantReasons: []string{""},
 		},
 		{
@@ -109,8 +109,8 @@ func TestMakePlan(t *testing.T) {
 				if len(se.Spec.Addresses) == 0 {
 					t.Errorf("entry %s without addresses", se.Name)
 				}
-				if (se.Labels[LabelAdopted] == "true") != tc.wantAdopted {
-					t.Errorf("entry %s adopted label %q", se.Name, se.Labels[LabelAdopted])
+				if (se.Labels[meshaliasv1.LabelAdopted] == "true") != tc.wantAdopted {
+					t.Errorf("entry %s adopted label %q", se.Name, se.Labels[meshaliasv1.LabelAdopted])
 				}
 			}
 			for _, se := range plan.Prune {
@@ -198,30 +198,30 @@ func hasCondition(conds []metav1.Condition, typ string, status metav1.ConditionS
 }
 
 func TestHostWinner(t *testing.T) {
-	me := Claim{Kind: KindServiceAlias, Namespace: "b", Name: "x", Created: t0}
+	me := Claim{Kind: meshaliasv1.KindServiceAlias, Namespace: "b", Name: "x", Created: t0}
 	if w, mine := HostWinner(me, []Claim{me}); !mine || w != me {
 		t.Errorf("an alias is not its own rival")
 	}
-	older := Claim{Kind: KindNamespaceAlias, Namespace: "z", Name: "z", Created: t0.Add(-time.Second)}
+	older := Claim{Kind: meshaliasv1.KindNamespaceAlias, Namespace: "z", Name: "z", Created: t0.Add(-time.Second)}
 	if w, mine := HostWinner(me, []Claim{older}); mine || w != older {
 		t.Errorf("the older claim must win")
 	}
-	sameTimeSameName := Claim{Kind: KindNamespaceAlias, Namespace: "b", Name: "x", Created: t0}
+	sameTimeSameName := Claim{Kind: meshaliasv1.KindNamespaceAlias, Namespace: "b", Name: "x", Created: t0}
 	if w, mine := HostWinner(me, []Claim{sameTimeSameName}); mine || w != sameTimeSameName {
 		t.Errorf("the kind breaks the last tie, NamespaceAlias before ServiceAlias; got %v", w)
 	}
 
 	// On an exact tie the holder keeps the host, whatever the names; names decide only
 	// between claims that hold nothing.
-	holder := Claim{Kind: KindServiceAlias, Namespace: "z", Name: "z", Created: t0, Holds: true}
-	newcomer := Claim{Kind: KindServiceAlias, Namespace: "a", Name: "a", Created: t0}
+	holder := Claim{Kind: meshaliasv1.KindServiceAlias, Namespace: "z", Name: "z", Created: t0, Holds: true}
+	newcomer := Claim{Kind: meshaliasv1.KindServiceAlias, Namespace: "a", Name: "a", Created: t0}
 	if _, mine := HostWinner(newcomer, []Claim{holder}); mine {
 		t.Errorf("a newcomer with a smaller name took the host from its holder")
 	}
 	if _, mine := HostWinner(holder, []Claim{newcomer}); !mine {
 		t.Errorf("the holder lost the host to a newcomer of the same second")
 	}
-	if _, mine := HostWinner(Claim{Kind: KindServiceAlias, Namespace: "z", Name: "z", Created: t0.Add(time.Second), Holds: true}, []Claim{newcomer}); mine {
+	if _, mine := HostWinner(Claim{Kind: meshaliasv1.KindServiceAlias, Namespace: "z", Name: "z", Created: t0.Add(time.Second), Holds: true}, []Claim{newcomer}); mine {
 		t.Errorf("holding a host must not beat an older claim")
 	}
 }
@@ -268,7 +268,7 @@ func TestMakePlanHostChecksInOrder(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: "traefik"},
 		Spec:       corev1.ServiceSpec{ClusterIP: "10.0.0.9", Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
 	}}
-	rival := map[string][]Claim{"payments.prod": {{Kind: KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}, "app.denied": {{Kind: KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}}
+	rival := map[string][]Claim{"payments.prod": {{Kind: meshaliasv1.KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}, "app.denied": {{Kind: meshaliasv1.KindServiceAlias, Namespace: "a", Name: "old", Created: t0.Add(-1)}}}
 	plan := MakePlan(intent("payments.prod", "app.denied", "app.allowed"), Facts{
 		Services: svc,
 		Shadowed: map[string]string{"payments.prod": "prod/payments"},

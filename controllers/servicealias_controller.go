@@ -84,8 +84,8 @@ func (r *ServiceAliasReconciler) reconcile(ctx context.Context, alias *meshalias
 // serviceAliasIntent reduces a ServiceAlias to the Intent both kinds share.
 func serviceAliasIntent(alias *meshaliasv1.ServiceAlias) Intent {
 	in := Intent{
-		Owner:            Owner{Kind: KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
-		Claim:            claimOf(KindServiceAlias, &alias.ObjectMeta),
+		Owner:            Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Claim:            claimOf(meshaliasv1.KindServiceAlias, &alias.ObjectMeta),
 		ServiceNamespace: serviceNamespace(alias),
 		Ports:            alias.Spec.Ports,
 		ExportTo:         alias.Spec.ExportTo,

@@ -96,7 +96,7 @@ func (r *ServiceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o clie
 	se := o.(*networkingv1.ServiceEntry)
 	for _, h := range se.Spec.Hosts {
 		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h}) {
-			if !ownedBy(se, KindServiceAlias, req.Namespace, req.Name) {
+			if !ownedBy(se, meshaliasv1.KindServiceAlias, req.Namespace, req.Name) {
 				reqs = append(reqs, req)
 			}
 		}

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/controllers"
 )
 
 // The incident's story: traefik in a namespace also answers as traefik.<something>, through
@@ -51,7 +50,7 @@ func TestServiceAliasGeneratesEntry(t *testing.T) {
 	if fmt.Sprint(gotPorts) != fmt.Sprint(wantPorts) {
 		t.Errorf("ports = %v, want %v", gotPorts, wantPorts)
 	}
-	if se.Labels[controllers.LabelManagedBy] != "meshalias" || se.Labels[controllers.LabelOwnerKind] != "ServiceAlias" || se.Labels[controllers.LabelOwnerName] != "traefik" {
+	if se.Labels[meshaliasv1.LabelManagedBy] != "meshalias" || se.Labels[meshaliasv1.LabelOwnerKind] != "ServiceAlias" || se.Labels[meshaliasv1.LabelOwnerName] != "traefik" {
 		t.Errorf("labels = %v", se.Labels)
 	}
 	if ref := metav1.GetControllerOf(se); ref == nil || ref.UID != alias.UID || ref.Kind != "ServiceAlias" {
@@ -91,7 +90,7 @@ func TestTrackingMetadataStaysOnTheAlias(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{controllers.LabelManagedBy: "meshalias", controllers.LabelOwnerKind: "ServiceAlias", controllers.LabelOwnerName: "app"}
+	want := map[string]string{meshaliasv1.LabelManagedBy: "meshalias", meshaliasv1.LabelOwnerKind: "ServiceAlias", meshaliasv1.LabelOwnerName: "app"}
 	if fmt.Sprint(se.Labels) != fmt.Sprint(want) || len(se.Annotations) != 0 {
 		t.Errorf("entry labels %v annotations %v, want only %v", se.Labels, se.Annotations, want)
 	}

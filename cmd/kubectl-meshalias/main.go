@@ -1,6 +1,7 @@
 // Command kubectl-meshalias is a kubectl plugin: `kubectl meshalias audit` finds the
-// ServiceEntries that hijack sidecars' outbound traffic, and `kubectl meshalias migrate`
-// turns a legacy controller's entries into alias manifests for Git.
+// ServiceEntries that hijack sidecars' outbound traffic, `kubectl meshalias migrate` turns a
+// legacy controller's entries into alias manifests for Git, and `kubectl meshalias dns
+// --coredns` renders the aliases as CoreDNS rewrites.
 package main
 
 import (
@@ -44,13 +45,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts := &options{kube: genericclioptions.NewConfigFlags(true)}
 	root := &cobra.Command{
 		Use:           "kubectl-meshalias",
-		Short:         "Find ServiceEntries that hijack outbound traffic, and migrate legacy ones to meshalias aliases",
+		Short:         "Find ServiceEntries that hijack outbound traffic, migrate legacy ones to meshalias aliases, and render aliases for CoreDNS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	opts.kube.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().BoolVarP(&opts.allNamespaces, "all-namespaces", "A", false, "Look in every namespace, not just the current one.")
-	root.AddCommand(newAuditCommand(opts), newMigrateCommand(opts))
+	root.AddCommand(newAuditCommand(opts), newMigrateCommand(opts), newDNSCommand(opts))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -283,3 +283,66 @@ func TestAuditNamingRules(t *testing.T) {
 		t.Errorf("exit %d, findings %+v: want exit 0 and one warning naming the AliasDomain", code, findings)
 	}
 }
+
+// markReady writes what the operator would: Ready=True for the current generation.
+func markReady(t *testing.T, obj client.Object, status *[]metav1.Condition, observed *int64) {
+	t.Helper()
+	*observed = obj.GetGeneration()
+	*status = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Synced", Message: "ok", LastTransitionTime: metav1.Now(), ObservedGeneration: obj.GetGeneration()}}
+	if err := k8s.Status().Update(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The CoreDNS rewrites cover the Ready aliases only, each the way it serves its hosts.
+func TestDNSCoreDNS(t *testing.T) {
+	ctx := context.Background()
+	abc, edge := namespace(t), namespace(t)
+	sa := &meshaliasv1.ServiceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: abc, Name: "traefik"},
+		Spec: meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "traefik"}, Hosts: []string{"traefik.custom-name", "t.custom-name"}}}
+	cross := &meshaliasv1.ServiceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: edge, Name: "api"},
+		Spec: meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "api", Namespace: abc}, Hosts: []string{"api.edge-alias"}}}
+	unready := &meshaliasv1.ServiceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: abc, Name: "pending"},
+		Spec: meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "x"}, Hosts: []string{"pending.custom-name"}}}
+	all := &meshaliasv1.NamespaceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: abc, Name: "hello"}, Spec: meshaliasv1.NamespaceAliasSpec{Domain: "hello"}}
+	some := &meshaliasv1.NamespaceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: abc, Name: "some"},
+		Spec: meshaliasv1.NamespaceAliasSpec{Domain: "some.domain", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"alias": "yes"}}}}
+	served := entry(abc, "web-some-domain", "web.some.domain", "HTTP", func(s *networkingapi.ServiceEntry) {
+		s.Addresses = []string{"10.0.0.9"}
+		s.Endpoints = []*networkingapi.WorkloadEntry{{Address: "web." + abc + ".svc.cluster.local"}}
+	})
+	served.Labels = map[string]string{meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue, meshaliasv1.LabelOwnerKind: meshaliasv1.KindNamespaceAlias, meshaliasv1.LabelOwnerName: "some"}
+	for _, o := range []client.Object{sa, cross, unready, all, some, served} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	markReady(t, sa, &sa.Status.Conditions, &sa.Status.ObservedGeneration)
+	markReady(t, cross, &cross.Status.Conditions, &cross.Status.ObservedGeneration)
+	markReady(t, all, &all.Status.Conditions, &all.Status.ObservedGeneration)
+	markReady(t, some, &some.Status.Conditions, &some.Status.ObservedGeneration)
+
+	code, out, errOut := plugin(t, "dns", "--coredns", "-A")
+	want := strings.Join([]string{
+		"rewrite stop name exact api.edge-alias. api." + abc + ".svc.cluster.local.",
+		"rewrite stop name exact t.custom-name. traefik." + abc + ".svc.cluster.local.",
+		"rewrite stop name exact traefik.custom-name. traefik." + abc + ".svc.cluster.local.",
+		"rewrite stop name exact web.some.domain. web." + abc + ".svc.cluster.local.",
+		`rewrite stop name regex ^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.hello\.$ {1}.` + abc + ".svc.cluster.local. answer auto",
+	}, "\n")
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "pending") {
+		t.Errorf("exit %d (%s); got\n%s\nwant the lines\n%s", code, errOut, out, want)
+	}
+
+	code, out, _ = plugin(t, "dns", "--coredns", "-n", edge, "--format", "configmap")
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal([]byte(out), &cm); err != nil || code != 0 {
+		t.Fatalf("--format configmap: exit %d, %v\n%s", code, err, out)
+	}
+	if cm.Name != "coredns-custom" || cm.Namespace != "kube-system" || !strings.Contains(cm.Data["meshalias.override"], "exact api.edge-alias.") || strings.Contains(cm.Data["meshalias.override"], "hello") {
+		t.Errorf("ConfigMap for namespace %s: %+v", edge, cm)
+	}
+	if code, _, errOut := plugin(t, "dns"); code != exitError || !strings.Contains(errOut, "--coredns") {
+		t.Errorf("dns without --coredns: exit %d, %q", code, errOut)
+	}
+}

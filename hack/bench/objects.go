@@ -81,7 +81,7 @@ func newAlias(ns string, i int) *meshaliasv1.ServiceAlias {
 func floorEntry(alias *meshaliasv1.ServiceAlias, i int) (*networkingv1.ServiceEntry, error) {
 	svc := newService(alias.Namespace, alias.Spec.Service.Name, nthIP(0x0a640000, i))
 	se, problem := controllers.BuildServiceEntry(controllers.EntryRequest{
-		Owner:         controllers.Owner{Kind: controllers.KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Owner:         controllers.Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
 		Name:          controllers.EntryName(alias.Spec.Hosts[0]),
 		Host:          alias.Spec.Hosts[0],
 		ServiceName:   svc.Name,

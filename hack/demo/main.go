@@ -305,7 +305,7 @@ func check(ctx context.Context, c client.Client) error {
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "traefik-cutom-name"}, legacy); err != nil {
 		return fmt.Errorf("the legacy entry, which meshalias takes over in place: %w", err)
 	}
-	if !slices.Equal(legacy.Spec.Addresses, traefik.Spec.ClusterIPs) || legacy.Labels[controllers.LabelAdopted] != "true" {
+	if !slices.Equal(legacy.Spec.Addresses, traefik.Spec.ClusterIPs) || legacy.Labels[meshaliasv1.LabelAdopted] != "true" {
 		return fmt.Errorf("the legacy entry was not taken over: addresses %v, labels %v", legacy.Spec.Addresses, legacy.Labels)
 	}
 	for name, reason := range map[string]string{"take-traefik": meshaliasv1.ReasonHostConflict, "take-example": meshaliasv1.ReasonHostNotAllowed} {
@@ -335,7 +335,7 @@ func check(ctx context.Context, c client.Client) error {
 // show prints the entries and the aliases' status, as kubectl -o yaml would.
 func show(ctx context.Context, c client.Client) {
 	var entries networkingv1.ServiceEntryList
-	if err := c.List(ctx, &entries, client.InNamespace(ns), client.MatchingLabels{controllers.LabelManagedBy: controllers.ManagedByValue}); err == nil {
+	if err := c.List(ctx, &entries, client.InNamespace(ns), client.MatchingLabels{meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue}); err == nil {
 		step(fmt.Sprintf("The ServiceEntries meshalias keeps (%d)", len(entries.Items)))
 		for _, se := range entries.Items {
 			se.ManagedFields = nil

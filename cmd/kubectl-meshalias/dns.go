@@ -7,8 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -64,57 +62,21 @@ Git. See docs/dns.md for where it goes and when the DNS proxy makes it unnecessa
 	return cmd
 }
 
-// rewrites reads the Ready aliases in scope. A ServiceAlias's hosts come from its spec; a
-// NamespaceAlias that selects every Service becomes one rule for its domain, and one with a
-// selector an exact rule per host its entries serve, so that no Service it leaves out
-// resolves under the domain.
+// rewrites reads the aliases in scope, and the entries of meshalias's NamespaceAliases, and
+// leaves the choice of rules to coredns.Rewrites.
 func rewrites(ctx context.Context, c client.Client, scope client.ListOption, clusterDomain string) ([]coredns.Exact, []coredns.Domain, error) {
-	var exact []coredns.Exact
-	var domains []coredns.Domain
 	var sas meshaliasv1.ServiceAliasList
 	if err := c.List(ctx, &sas, scope); err != nil {
 		return nil, nil, err
-	}
-	for _, a := range sas.Items {
-		if !ready(a.Generation, a.Status.ObservedGeneration, a.Status.Conditions) {
-			continue
-		}
-		ns := a.Spec.Service.Namespace
-		if ns == "" {
-			ns = a.Namespace
-		}
-		for _, h := range a.Spec.Hosts {
-			exact = append(exact, coredns.Exact{Host: h, Service: a.Spec.Service.Name + "." + ns + ".svc." + clusterDomain})
-		}
 	}
 	var nas meshaliasv1.NamespaceAliasList
 	if err := c.List(ctx, &nas, scope); err != nil {
 		return nil, nil, err
 	}
-	for _, a := range nas.Items {
-		if !ready(a.Generation, a.Status.ObservedGeneration, a.Status.Conditions) {
-			continue
-		}
-		if a.Spec.Selector == nil || (len(a.Spec.Selector.MatchLabels) == 0 && len(a.Spec.Selector.MatchExpressions) == 0) {
-			domains = append(domains, coredns.Domain{Domain: a.Spec.Domain, Namespace: a.Namespace})
-			continue
-		}
-		var entries networkingv1.ServiceEntryList
-		if err := c.List(ctx, &entries, client.InNamespace(a.Namespace), client.MatchingLabels{
-			meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue, meshaliasv1.LabelOwnerKind: meshaliasv1.KindNamespaceAlias, meshaliasv1.LabelOwnerName: a.Name,
-		}); err != nil {
-			return nil, nil, err
-		}
-		for _, se := range entries.Items {
-			if len(se.Spec.Hosts) == 1 && len(se.Spec.Endpoints) == 1 {
-				exact = append(exact, coredns.Exact{Host: se.Spec.Hosts[0], Service: se.Spec.Endpoints[0].Address})
-			}
-		}
+	var entries networkingv1.ServiceEntryList
+	if err := c.List(ctx, &entries, scope, client.MatchingLabels{meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue, meshaliasv1.LabelOwnerKind: meshaliasv1.KindNamespaceAlias}); err != nil {
+		return nil, nil, err
 	}
+	exact, domains := coredns.Rewrites(sas.Items, nas.Items, entries.Items, clusterDomain)
 	return exact, domains, nil
-}
-
-// ready is kstatus's Current: Ready=True for the generation in the spec.
-func ready(generation, observed int64, conditions []metav1.Condition) bool {
-	return observed == generation && meta.IsStatusConditionTrue(conditions, meshaliasv1.ConditionReady)
 }

@@ -35,6 +35,7 @@ import (
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/controllers"
 	"github.com/meshalias/meshalias/internal/audit"
+	"github.com/meshalias/meshalias/internal/coredns"
 	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
@@ -107,6 +108,9 @@ func run(once bool) error {
 	verdict := judge(ctx, c)
 	show(ctx, c)
 	if err := printAudit(ctx, c, "The audit, after: the legacy entry now carries traefik's ClusterIP"); err != nil {
+		return err
+	}
+	if err := printCoreDNS(ctx, c); err != nil {
 		return err
 	}
 
@@ -220,6 +224,23 @@ func squat(name, host string) *meshaliasv1.ServiceAlias {
 		ObjectMeta: metav1.ObjectMeta{Namespace: squatter, Name: name},
 		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "proxy"}, Hosts: []string{host}},
 	}
+}
+
+// printCoreDNS prints what `kubectl meshalias dns --coredns -A` would: the rewrites that let
+// pods outside the mesh, or without Istio's DNS proxy, resolve the aliases (docs/dns.md).
+func printCoreDNS(ctx context.Context, c client.Client) error {
+	var sas meshaliasv1.ServiceAliasList
+	var nas meshaliasv1.NamespaceAliasList
+	var entries networkingv1.ServiceEntryList
+	for _, l := range []client.ObjectList{&sas, &nas, &entries} {
+		if err := c.List(ctx, l); err != nil {
+			return err
+		}
+	}
+	step("How pods resolve the aliases through CoreDNS (kubectl meshalias dns --coredns -A)")
+	exact, domains := coredns.Rewrites(sas.Items, nas.Items, entries.Items, "cluster.local")
+	fmt.Print(coredns.Snippet(exact, domains, "cluster.local"))
+	return nil
 }
 
 func create(ctx context.Context, c client.Client, objs ...client.Object) error {

@@ -9,9 +9,13 @@ import (
 	"slices"
 	"strings"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 )
 
 // Exact rewrites one alias host to the Service name it stands for.
@@ -26,6 +30,48 @@ type Exact struct {
 type Domain struct {
 	Domain    string
 	Namespace string
+}
+
+// Rewrites chooses the rules for the Ready aliases: a ServiceAlias's hosts from its spec; a
+// NamespaceAlias that selects every Service one rule for its domain, and one with a selector
+// an exact rule per host its entries serve, so that no Service it leaves out resolves under
+// the domain. entries are meshalias's entries of the NamespaceAliases.
+func Rewrites(sas []meshaliasv1.ServiceAlias, nas []meshaliasv1.NamespaceAlias, entries []*networkingv1.ServiceEntry, clusterDomain string) ([]Exact, []Domain) {
+	var exact []Exact
+	var domains []Domain
+	for _, a := range sas {
+		if !ready(a.Generation, a.Status.ObservedGeneration, a.Status.Conditions) {
+			continue
+		}
+		ns := a.Spec.Service.Namespace
+		if ns == "" {
+			ns = a.Namespace
+		}
+		for _, h := range a.Spec.Hosts {
+			exact = append(exact, Exact{Host: h, Service: a.Spec.Service.Name + "." + ns + ".svc." + clusterDomain})
+		}
+	}
+	for _, a := range nas {
+		if !ready(a.Generation, a.Status.ObservedGeneration, a.Status.Conditions) {
+			continue
+		}
+		if a.Spec.Selector == nil || (len(a.Spec.Selector.MatchLabels) == 0 && len(a.Spec.Selector.MatchExpressions) == 0) {
+			domains = append(domains, Domain{Domain: a.Spec.Domain, Namespace: a.Namespace})
+			continue
+		}
+		for _, se := range entries {
+			if se.Namespace == a.Namespace && se.Labels[meshaliasv1.LabelOwnerKind] == meshaliasv1.KindNamespaceAlias &&
+				se.Labels[meshaliasv1.LabelOwnerName] == a.Name && len(se.Spec.Hosts) == 1 && len(se.Spec.Endpoints) == 1 {
+				exact = append(exact, Exact{Host: se.Spec.Hosts[0], Service: se.Spec.Endpoints[0].Address})
+			}
+		}
+	}
+	return exact, domains
+}
+
+// ready is kstatus's Current: Ready=True for the generation in the spec.
+func ready(generation, observed int64, conditions []metav1.Condition) bool {
+	return observed == generation && meta.IsStatusConditionTrue(conditions, meshaliasv1.ConditionReady)
 }
 
 // Snippet is the text to place in the Corefile's server block, before the kubernetes plugin:

@@ -1,10 +1,14 @@
 package coredns
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 )
 
 func TestSnippet(t *testing.T) {
@@ -45,5 +49,25 @@ func TestConfigMap(t *testing.T) {
 	}
 	if cm.Kind != "ConfigMap" || cm.Metadata.Name != "coredns-custom" || cm.Metadata.Namespace != "kube-system" || !strings.Contains(cm.Data[ConfigMapKey], "exact a.b.") {
 		t.Errorf("ConfigMap %+v", cm)
+	}
+}
+
+func TestRewritesTakeReadyAliasesOnly(t *testing.T) {
+	readyNow := []metav1.Condition{{Type: meshaliasv1.ConditionReady, Status: metav1.ConditionTrue}}
+	sas := []meshaliasv1.ServiceAlias{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: "ok", Generation: 2},
+			Spec:   meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "traefik"}, Hosts: []string{"a.x"}},
+			Status: meshaliasv1.ServiceAliasStatus{ObservedGeneration: 2, Conditions: readyNow}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: "stale", Generation: 3},
+			Spec:   meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "traefik"}, Hosts: []string{"stale.x"}},
+			Status: meshaliasv1.ServiceAliasStatus{ObservedGeneration: 2, Conditions: readyNow}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "edge", Name: "cross", Generation: 1},
+			Spec:   meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: "api", Namespace: "abc"}, Hosts: []string{"api.x"}},
+			Status: meshaliasv1.ServiceAliasStatus{ObservedGeneration: 1, Conditions: readyNow}},
+	}
+	exact, domains := Rewrites(sas, nil, nil, "cluster.local")
+	want := []Exact{{Host: "a.x", Service: "traefik.abc.svc.cluster.local"}, {Host: "api.x", Service: "api.abc.svc.cluster.local"}}
+	if !slices.Equal(exact, want) || len(domains) != 0 {
+		t.Errorf("exact %v domains %v, want %v: a spec not handled yet is not served yet", exact, domains, want)
 	}
 }

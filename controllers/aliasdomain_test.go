@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -191,4 +192,33 @@ func TestAliasDomainStatusListsEveryDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the edited list is put right", listed(a))
+}
+
+// A domain handed from one team to another moves its hosts: the old team's alias, now
+// refused, no longer holds a claim, though it is older.
+func TestAliasDomainHandedOver(t *testing.T) {
+	oldTeam := labelledNamespace(t, map[string]string{"team": "old"})
+	newTeam := labelledNamespace(t, map[string]string{"team": "new"})
+	domain := oldTeam + ".handover"
+	host := "web." + domain
+	policyDomain(t, domain, map[string]string{"team": "old"})
+	create(t, service(oldTeam, "web"), serviceAlias(oldTeam, "web", "web", host))
+	waitServiceAlias(t, oldTeam, "web", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	time.Sleep(1100 * time.Millisecond) // the new team's alias is younger, without a tie
+	create(t, service(newTeam, "web"), serviceAlias(newTeam, "web", "web", host))
+	waitServiceAlias(t, newTeam, "web", metav1.ConditionFalse, meshaliasv1.ReasonHostNotAllowed)
+
+	var d meshaliasv1.AliasDomain
+	if err := k8s.Get(ctx, clientKey("", domain), &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.NamespaceSelector = metav1.LabelSelector{MatchLabels: map[string]string{"team": "new"}}
+	if err := k8s.Update(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	waitServiceAlias(t, oldTeam, "web", metav1.ConditionFalse, meshaliasv1.ReasonHostNotAllowed)
+	waitServiceAlias(t, newTeam, "web", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	if _, err := entryFor(newTeam, host); err != nil {
+		t.Errorf("the new team's entry: %v", err)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/desired"
 	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
@@ -31,11 +32,41 @@ type gatherer struct {
 	ambientMesh bool
 }
 
+// serviceAlias reads what bears on a ServiceAlias: its one Service, once the reference to it
+// is permitted, and the rest of the Facts.
+func (g gatherer) serviceAlias(ctx context.Context, alias *meshaliasv1.ServiceAlias) (desired.Intent, desired.Facts, error) {
+	in := desired.ServiceAliasIntent(alias)
+	ref, services, err := g.referencedService(ctx, alias.Namespace, in.ServiceNamespace, alias.Spec.Service.Name)
+	if err != nil {
+		return in, desired.Facts{}, err
+	}
+	facts, err := g.facts(ctx, in, desired.Facts{Reference: ref, Services: services})
+	return in, facts, err
+}
+
+// namespaceAlias reads what bears on a NamespaceAlias: the Services of its namespace that it
+// selects, from the cache, and the rest of the Facts.
+func (g gatherer) namespaceAlias(ctx context.Context, alias *meshaliasv1.NamespaceAlias) (desired.Intent, desired.Facts, error) {
+	services := map[string]*corev1.Service{}
+	if selector, err := desired.ServiceSelector(alias); err == nil {
+		var list corev1.ServiceList
+		if err := g.reader.List(ctx, &list, client.InNamespace(alias.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+			return desired.Intent{}, desired.Facts{}, fmt.Errorf("listing the Services of %s: %w", alias.Namespace, err)
+		}
+		for i := range list.Items {
+			services[list.Items[i].Name] = &list.Items[i]
+		}
+	}
+	in := desired.NamespaceAliasIntent(alias, services)
+	facts, err := g.facts(ctx, in, desired.Facts{Services: services})
+	return in, facts, err
+}
+
 // referencedService reads the one Service a ServiceAlias names, but only once the reference
 // is permitted: a Service in another namespace stays unread until a ReferenceGrant allows it.
-func (g gatherer) referencedService(ctx context.Context, aliasNamespace, namespace, name string) (Reference, map[string]*corev1.Service, error) {
+func (g gatherer) referencedService(ctx context.Context, aliasNamespace, namespace, name string) (desired.Reference, map[string]*corev1.Service, error) {
 	ref, err := g.reference(ctx, aliasNamespace, namespace, name)
-	if err != nil || !ref.permitted() {
+	if err != nil || !ref.Permitted() {
 		return ref, nil, err
 	}
 	services := map[string]*corev1.Service{}
@@ -50,26 +81,26 @@ func (g gatherer) referencedService(ctx context.Context, aliasNamespace, namespa
 	return ref, services, nil
 }
 
-func (g gatherer) reference(ctx context.Context, aliasNamespace, namespace, name string) (Reference, error) {
+func (g gatherer) reference(ctx context.Context, aliasNamespace, namespace, name string) (desired.Reference, error) {
 	switch {
 	case namespace == aliasNamespace:
-		return ReferenceLocal, nil
+		return desired.ReferenceLocal, nil
 	case !g.grantsOn:
-		return ReferenceGrantsOff, nil
+		return desired.ReferenceGrantsOff, nil
 	}
 	var grants gatewayv1beta1.ReferenceGrantList
 	if err := g.reader.List(ctx, &grants, client.InNamespace(namespace)); err != nil {
-		return ReferenceNotGranted, fmt.Errorf("listing ReferenceGrants in %s: %w", namespace, err)
+		return desired.ReferenceNotGranted, fmt.Errorf("listing ReferenceGrants in %s: %w", namespace, err)
 	}
-	if GrantAllows(grants.Items, aliasNamespace, name) {
-		return ReferenceGranted, nil
+	if desired.GrantAllows(grants.Items, aliasNamespace, name) {
+		return desired.ReferenceGranted, nil
 	}
-	return ReferenceNotGranted, nil
+	return desired.ReferenceNotGranted, nil
 }
 
 // facts fills in everything that f, which holds the Services the alias's kind read, lacks.
-func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) {
-	f.Rivals = map[string][]Claim{}
+func (g gatherer) facts(ctx context.Context, in desired.Intent, f desired.Facts) (desired.Facts, error) {
+	f.Rivals = map[string][]desired.Claim{}
 	f.Foreign = map[string][]string{}
 	f.Occupied = map[string]bool{}
 	f.Adoptable = map[string]*networkingv1.ServiceEntry{}
@@ -86,7 +117,7 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 			f.Owned = append(f.Owned, se)
 		}
 	}
-	if !f.Reference.permitted() {
+	if !f.Reference.Permitted() || in.Invalid != nil {
 		// The alias serves nothing; what else the cluster holds does not matter.
 		return f, nil
 	}
@@ -120,11 +151,11 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 		if err := g.reader.List(ctx, &declaring, client.MatchingFields{indexEntryHost: t.Host}); err != nil {
 			return f, fmt.Errorf("listing ServiceEntries for host %s: %w", t.Host, err)
 		}
-		var holder Claim
+		var holder desired.Claim
 		for _, se := range declaring.Items {
 			switch {
 			case isManaged(se):
-				holder = Claim{Kind: se.Labels[meshaliasv1.LabelOwnerKind], Namespace: se.Namespace, Name: se.Labels[meshaliasv1.LabelOwnerName]}
+				holder = desired.Claim{Kind: se.Labels[meshaliasv1.LabelOwnerKind], Namespace: se.Namespace, Name: se.Labels[meshaliasv1.LabelOwnerName]}
 			case g.adoptable(se, in.Owner.Namespace) && f.Adoptable[t.Host] == nil:
 				f.Adoptable[t.Host] = se
 			default:
@@ -132,16 +163,16 @@ func (g gatherer) facts(ctx context.Context, in Intent, f Facts) (Facts, error) 
 			}
 		}
 
-		rivals, err := g.rivals(ctx, t.Host, in.Claim)
+		rivals, err := g.rivals(ctx, t.Host, in.Claim, f.Policy)
 		if err != nil {
 			return f, err
 		}
 		for i := range rivals {
-			rivals[i].Holds = rivals[i].same(holder)
+			rivals[i].Holds = rivals[i].Same(holder)
 		}
 		f.Rivals[t.Host] = rivals
 
-		name := EntryName(t.Host)
+		name := desired.EntryName(t.Host)
 		var existing networkingv1.ServiceEntry
 		err = g.reader.Get(ctx, types.NamespacedName{Namespace: in.Owner.Namespace, Name: name}, &existing)
 		switch {
@@ -202,15 +233,26 @@ func (g gatherer) adoptable(se *networkingv1.ServiceEntry, namespace string) boo
 	return g.adopt != nil && !g.adopt.Empty() && se.Namespace == namespace && g.adopt.Matches(labels.Set(se.Labels))
 }
 
-// rivals returns every other alias, of either kind, that claims a host.
-func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim, error) {
-	var claims []Claim
+// rivals returns every other alias, of either kind, that claims a host and may claim it. An
+// alias that the policy, a missing grant or ambient mode keeps from serving the host has no
+// claim on it: otherwise an AliasDomain handed to a new team would stay blocked by the old
+// team's refused alias.
+func (g gatherer) rivals(ctx context.Context, host string, mine desired.Claim, policy hostpolicy.Policy) ([]desired.Claim, error) {
+	var claims []desired.Claim
 	var sas meshaliasv1.ServiceAliasList
 	if err := g.reader.List(ctx, &sas, client.MatchingFields{indexAliasHost: host}); err != nil {
 		return nil, fmt.Errorf("listing ServiceAliases for host %s: %w", host, err)
 	}
 	for _, sa := range sas.Items {
-		if c := claimOf(meshaliasv1.KindServiceAlias, &sa.ObjectMeta); sa.DeletionTimestamp.IsZero() && !c.same(mine) {
+		c := desired.ClaimOf(meshaliasv1.KindServiceAlias, &sa.ObjectMeta)
+		if !sa.DeletionTimestamp.IsZero() || c.Same(mine) {
+			continue
+		}
+		ok, err := g.mayClaim(ctx, policy, sa.Namespace, host, desired.ServiceNamespace(&sa), sa.Spec.Service.Name)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			claims = append(claims, c)
 		}
 	}
@@ -224,8 +266,8 @@ func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim,
 		return nil, fmt.Errorf("listing NamespaceAliases for domain %s: %w", domain, err)
 	}
 	for _, na := range nas.Items {
-		claim := claimOf(meshaliasv1.KindNamespaceAlias, &na.ObjectMeta)
-		if !na.DeletionTimestamp.IsZero() || claim.same(mine) {
+		claim := desired.ClaimOf(meshaliasv1.KindNamespaceAlias, &na.ObjectMeta)
+		if !na.DeletionTimestamp.IsZero() || claim.Same(mine) {
 			continue
 		}
 		// A NamespaceAlias claims x.<domain> only while it selects a Service x.
@@ -237,28 +279,62 @@ func (g gatherer) rivals(ctx context.Context, host string, mine Claim) ([]Claim,
 		if err != nil {
 			return nil, fmt.Errorf("reading Service %s/%s: %w", na.Namespace, svcName, err)
 		}
-		selector, err := serviceSelector(&na)
+		selector, err := desired.ServiceSelector(&na)
 		if err != nil || !selector.Matches(labels.Set(svc.Labels)) {
 			continue
 		}
-		claims = append(claims, claim)
+		ok, err := g.mayClaim(ctx, policy, na.Namespace, host, na.Namespace, svcName)
+		if err == nil && ok {
+			ok, err = g.mayClaimDomain(ctx, policy, na.Namespace, domain)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			claims = append(claims, claim)
+		}
 	}
 	return claims, nil
 }
 
-func claimOf(kind string, m *metav1.ObjectMeta) Claim {
-	return Claim{Kind: kind, Namespace: m.Namespace, Name: m.Name, Created: m.CreationTimestamp.Time}
+// mayClaim tells whether an alias in namespace could serve host for a Service: the policy
+// allows its namespace the host, the Service is its own or granted to it, and neither
+// namespace runs in ambient mode.
+func (g gatherer) mayClaim(ctx context.Context, policy hostpolicy.Policy, namespace, host, serviceNamespace, service string) (bool, error) {
+	var ns corev1.Namespace
+	if err := g.reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("reading Namespace %s: %w", namespace, err)
+	}
+	if ok, _ := policy.Allows(host, namespace, ns.Labels); !ok {
+		return false, nil
+	}
+	ambient, err := g.ambient(ctx, namespace, serviceNamespace, nil)
+	if err != nil || ambient.Namespace != "" {
+		return false, err
+	}
+	ref, err := g.reference(ctx, namespace, serviceNamespace, service)
+	return ref.Permitted(), err
 }
 
-// serviceSelector is a NamespaceAlias's Service selector; absent selects everything.
-func serviceSelector(na *meshaliasv1.NamespaceAlias) (labels.Selector, error) {
-	if na.Spec.Selector == nil {
-		return labels.Everything(), nil
+// mayClaimDomain tells whether a NamespaceAlias could serve its domain at all: it is no
+// namespace's name, and the policy allows it.
+func (g gatherer) mayClaimDomain(ctx context.Context, policy hostpolicy.Policy, namespace, domain string) (bool, error) {
+	var ns corev1.Namespace
+	err := g.reader.Get(ctx, types.NamespacedName{Name: domain}, &ns)
+	switch {
+	case err == nil:
+		return false, nil
+	case !apierrors.IsNotFound(err):
+		return false, fmt.Errorf("reading Namespace %s: %w", domain, err)
 	}
-	return metav1.LabelSelectorAsSelector(na.Spec.Selector)
+	if err := g.reader.Get(ctx, types.NamespacedName{Name: namespace}, &ns); client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("reading Namespace %s: %w", namespace, err)
+	}
+	ok, _ := policy.Allows(domain, namespace, ns.Labels)
+	return ok, nil
 }
 
 // ownerStub carries just what metav1.IsControlledBy compares: the UID.
-func ownerStub(o Owner) *metav1.ObjectMeta {
+func ownerStub(o desired.Owner) *metav1.ObjectMeta {
 	return &metav1.ObjectMeta{UID: o.UID}
 }

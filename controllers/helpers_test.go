@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/desired"
 )
 
 var ctx = context.Background()
@@ -47,7 +47,7 @@ func create(t *testing.T, objs ...client.Object) {
 // entryFor reads the ServiceEntry that serves a host in a namespace.
 func entryFor(ns, host string) (*networkingv1.ServiceEntry, error) {
 	se := &networkingv1.ServiceEntry{}
-	err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: controllers.EntryName(host)}, se)
+	err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: desired.EntryName(host)}, se)
 	return se, err
 }
 

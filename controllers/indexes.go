@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/desired"
 	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
@@ -53,7 +54,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 	}{
 		{&meshaliasv1.ServiceAlias{}, indexAliasServices, func(o client.Object) []string {
 			alias := o.(*meshaliasv1.ServiceAlias)
-			keys := []string{serviceNamespace(alias) + "/" + alias.Spec.Service.Name}
+			keys := []string{desired.ServiceNamespace(alias) + "/" + alias.Spec.Service.Name}
 			for _, h := range alias.Spec.Hosts {
 				if ns, name, ok := hostpolicy.ShadowedService(h, clusterDomain); ok {
 					keys = append(keys, ns+"/"+name)
@@ -62,8 +63,8 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 			return keys
 		}},
 		{&meshaliasv1.ServiceAlias{}, indexAliasTargetNamespace, func(o client.Object) []string {
-			if alias := o.(*meshaliasv1.ServiceAlias); serviceNamespace(alias) != alias.Namespace {
-				return []string{serviceNamespace(alias)}
+			if alias := o.(*meshaliasv1.ServiceAlias); desired.ServiceNamespace(alias) != alias.Namespace {
+				return []string{desired.ServiceNamespace(alias)}
 			}
 			return nil
 		}},

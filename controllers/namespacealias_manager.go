@@ -5,7 +5,6 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,7 +63,7 @@ func (r *NamespaceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o cl
 // domain is under it, and those one of whose hosts x.<domain> it is. All of them when the
 // policy as a whole came into force or was lifted.
 func (r *NamespaceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o client.Object) []reconcile.Request {
-	if policySwitched(ctx, r.Client, r.syncer.gather.requireAliasDomain) {
+	if policySwitched(ctx, r.client, r.gather.requireAliasDomain) {
 		return r.namespaceAliases(ctx)
 	}
 	domain := o.(*meshaliasv1.AliasDomain).Spec.Domain
@@ -108,14 +107,5 @@ func (r *NamespaceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o c
 }
 
 func (r *NamespaceAliasReconciler) namespaceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	var list meshaliasv1.NamespaceAliasList
-	if err := r.List(ctx, &list, opts...); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing NamespaceAliases for a watch event")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, a := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
-	}
-	return reqs
+	return requestsFor(ctx, r.client, &meshaliasv1.NamespaceAliasList{}, opts...)
 }

@@ -6,7 +6,6 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,7 +22,7 @@ import (
 // an event to aliases through a cache index.
 func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	b := ctrl.NewControllerManagedBy(mgr)
-	if r.syncer.gather.grantsOn {
+	if r.gather.grantsOn {
 		b = b.Watches(&gatewayv1beta1.ReferenceGrant{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfGrant))
 	}
 	return b.
@@ -59,7 +58,7 @@ func (r *ServiceAliasReconciler) aliasesOfGrant(ctx context.Context, o client.Ob
 // aliasesOfAliasDomain wakes the aliases with a host under the AliasDomain's domain, or all of
 // them when the policy as a whole came into force or was lifted.
 func (r *ServiceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o client.Object) []reconcile.Request {
-	if policySwitched(ctx, r.Client, r.syncer.gather.requireAliasDomain) {
+	if policySwitched(ctx, r.client, r.gather.requireAliasDomain) {
 		return r.serviceAliases(ctx)
 	}
 	return r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: o.(*meshaliasv1.AliasDomain).Spec.Domain})
@@ -76,7 +75,7 @@ func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o clien
 // aliasesOfAmbientPod wakes the aliases of the Services that select a pod in ambient mode.
 func (r *ServiceAliasReconciler) aliasesOfAmbientPod(ctx context.Context, o client.Object) []reconcile.Request {
 	var services corev1.ServiceList
-	if err := r.List(ctx, &services, client.InNamespace(o.GetNamespace())); err != nil {
+	if err := r.client.List(ctx, &services, client.InNamespace(o.GetNamespace())); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing Services for a pod event")
 		return nil
 	}
@@ -121,14 +120,5 @@ func (r *ServiceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o c
 }
 
 func (r *ServiceAliasReconciler) serviceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	var list meshaliasv1.ServiceAliasList
-	if err := r.List(ctx, &list, opts...); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing ServiceAliases for a watch event")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, a := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
-	}
-	return reqs
+	return requestsFor(ctx, r.client, &meshaliasv1.ServiceAliasList{}, opts...)
 }

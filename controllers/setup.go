@@ -46,10 +46,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if !grants {
 		ctrl.Log.WithName("setup").Info("The Gateway API ReferenceGrant CRD is not installed: ServiceAliases may not refer to Services in other namespaces until it is, and meshalias restarts")
 	}
-	if err := NewServiceAliasReconciler(c, mgr.GetEventRecorder("meshalias"), cfg).SetupWithManager(mgr, opts); err != nil {
+	recorder := mgr.GetEventRecorder("meshalias")
+	status := newStatusWriter(c, recorder)
+	sa := &ServiceAliasReconciler{newAliasReconciler(c, recorder, status, cfg, serviceAliasKind)}
+	if err := sa.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceAlias controller: %w", err)
 	}
-	if err := NewNamespaceAliasReconciler(c, mgr.GetEventRecorder("meshalias"), cfg).SetupWithManager(mgr, opts); err != nil {
+	na := &NamespaceAliasReconciler{newAliasReconciler(c, recorder, status, cfg, namespaceAliasKind)}
+	if err := na.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the NamespaceAlias controller: %w", err)
 	}
 	if err := NewAliasDomainReconciler(c).SetupWithManager(mgr); err != nil {

@@ -1,189 +1,121 @@
 package controllers
 
 import (
-	"fmt"
-	"slices"
-	"strings"
+	"context"
+	"errors"
+	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/desired"
 )
 
-// Outcome is the verdict on one reconcile of an alias, in the kstatus vocabulary.
-type Outcome struct {
-	Ready   bool
-	Reason  string
-	Message string
-	// Stalled is set when no retry helps: a person, or another object, has to change.
-	Stalled bool
+// aliasesByReason counts the aliases of each kind by the reason of their Ready condition, so
+// that an alert can fire on aliases that stay unready.
+var aliasesByReason = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "meshalias_aliases",
+	Help: "Aliases by kind and by the reason of their Ready condition (Synced when Ready).",
+}, []string{"kind", "reason"})
+
+func init() {
+	metrics.Registry.MustRegister(aliasesByReason)
 }
 
-// reasonOrder ranks problems: the one a person should fix first is reported.
-var reasonOrder = []string{
-	meshaliasv1.ReasonInvalidSpec,
-	meshaliasv1.ReasonRefNotPermitted,
-	meshaliasv1.ReasonAmbientUnsupported,
-	meshaliasv1.ReasonServiceNotFound,
-	meshaliasv1.ReasonNoClusterIP,
-	meshaliasv1.ReasonHostNotAllowed,
-	meshaliasv1.ReasonHostConflict,
+// statusWriter is where both kinds of alias get their status: the conditions, the Warning
+// events that go with them, the terminal error for a spec no retry mends, the patch, and the
+// gauge by reason.
+type statusWriter struct {
+	client   client.Client
+	recorder events.EventRecorder
+
+	mu sync.Mutex
+	// reasons holds each alias's last Ready reason, for the gauge.
+	reasons map[string]string
 }
 
-// ServiceAliasOutcome judges a ServiceAlias's plan: every host must be served.
-func ServiceAliasOutcome(plan Plan) Outcome {
-	if plan.Problem != nil {
-		return stoppedOutcome(plan.Problem)
-	}
-	results := plan.Results
-	problems := problemsOf(results, false)
-	if len(problems) == 0 {
-		return Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: servedMessage(results)}
-	}
-	reason := worstReason(problems)
-	return Outcome{Reason: reason, Message: joinProblems(problems), Stalled: true}
+func newStatusWriter(c client.Client, recorder events.EventRecorder) *statusWriter {
+	return &statusWriter{client: c, recorder: recorder, reasons: map[string]string{}}
 }
 
-// NamespaceAliasOutcome judges a NamespaceAlias's plan. Services that can never be aliased
-// (headless, ExternalName, no TCP port) are skipped and named, without failing the alias.
-func NamespaceAliasOutcome(plan Plan) Outcome {
-	if plan.Problem != nil {
-		return stoppedOutcome(plan.Problem)
+// report writes an outcome into an alias's conditions and marks its generation as handled.
+// It raises a Warning event, with the condition's reason, when the alias turns unready or
+// the reason for it changes: repeating it on every pass would only bury the first one. An
+// invalid spec is a terminal error: no retry mends it, and a change to the alias or to
+// what it names starts a new pass.
+func (s *statusWriter) report(kind string, alias aliasObject, o desired.Outcome) (ctrl.Result, error) {
+	s.setConditions(alias, o)
+	s.count(kind, alias, o.Reason)
+	if o.Reason == meshaliasv1.ReasonInvalidSpec {
+		return ctrl.Result{}, reconcile.TerminalError(errors.New(o.Message))
 	}
-	results := plan.Results
-	problems := problemsOf(results, true)
-	skipped := skippedMessage(results)
-	if len(problems) == 0 {
-		return Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: strings.TrimSpace(servedMessage(results) + " " + skipped)}
-	}
-	return Outcome{Reason: worstReason(problems), Message: strings.TrimSpace(joinProblems(problems) + " " + skipped), Stalled: true}
+	return ctrl.Result{}, nil
 }
 
-// stoppedOutcome is the verdict on an alias that serves nothing: only a change to the alias,
-// or to the object the problem names, can mend it.
-func stoppedOutcome(p *Problem) Outcome {
-	return Outcome{Reason: p.Reason, Message: p.Message, Stalled: true}
+// retry records a failed call to the API server and hands the error to the workqueue's
+// backoff. The generation is not marked as handled.
+func (s *statusWriter) retry(kind string, alias aliasObject, err error) (ctrl.Result, error) {
+	o := desired.RetryOutcome(err)
+	s.setConditions(alias, o)
+	s.count(kind, alias, o.Reason)
+	return ctrl.Result{}, err
 }
 
-// RetryOutcome is the verdict when a call to the API server failed: the alias is still being
-// worked on, and the workqueue retries with backoff.
-func RetryOutcome(err error) Outcome {
-	return Outcome{Reason: meshaliasv1.ReasonRetrying, Message: err.Error()}
-}
-
-// SetConditions writes an outcome into conditions, kstatus style: Ready always; Stalled only
-// when stalled; Reconciling only while a retry is pending. meta.SetStatusCondition keeps
-// LastTransitionTime when a status does not change, so an unchanged outcome leaves the
-// conditions equal and no status write follows.
-func SetConditions(conditions *[]metav1.Condition, generation int64, o Outcome) {
-	ready := metav1.ConditionFalse
-	if o.Ready {
-		ready = metav1.ConditionTrue
-	}
-	meta.SetStatusCondition(conditions, metav1.Condition{
-		Type: meshaliasv1.ConditionReady, Status: ready, Reason: o.Reason, Message: o.Message, ObservedGeneration: generation,
-	})
-	if o.Stalled {
-		meta.SetStatusCondition(conditions, metav1.Condition{
-			Type: meshaliasv1.ConditionStalled, Status: metav1.ConditionTrue, Reason: o.Reason, Message: o.Message, ObservedGeneration: generation,
-		})
-	} else {
-		meta.RemoveStatusCondition(conditions, meshaliasv1.ConditionStalled)
-	}
-	if !o.Ready && !o.Stalled {
-		meta.SetStatusCondition(conditions, metav1.Condition{
-			Type: meshaliasv1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: o.Reason, Message: o.Message, ObservedGeneration: generation,
-		})
-	} else {
-		meta.RemoveStatusCondition(conditions, meshaliasv1.ConditionReconciling)
+func (s *statusWriter) setConditions(alias aliasObject, o desired.Outcome) {
+	conditions := alias.GetConditions()
+	prev := meta.FindStatusCondition(conditions, meshaliasv1.ConditionReady)
+	changed := prev == nil || prev.Reason != o.Reason || prev.Message != o.Message
+	desired.SetConditions(&conditions, alias.GetGeneration(), o)
+	alias.SetConditions(conditions)
+	if !o.Ready && changed {
+		s.recorder.Eventf(alias, nil, corev1.EventTypeWarning, o.Reason, "Reconcile", "%s", o.Message)
 	}
 }
 
-// EntryNames lists, sorted, the entries that serve the results' hosts.
-func EntryNames(results []HostResult) []string {
-	var names []string
-	for _, r := range results {
-		if r.Entry != "" {
-			names = append(names, r.Entry)
+// patch writes an alias's status subresource when the pass changed it: an unchanged status
+// costs no request. An alias deleted meanwhile has no status left to write.
+func (s *statusWriter) patch(ctx context.Context, before, alias aliasObject) error {
+	if equality.Semantic.DeepEqual(before, alias) {
+		return nil
+	}
+	if err := s.client.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// count moves an alias to its reason in the gauge.
+func (s *statusWriter) count(kind string, alias aliasObject, reason string) {
+	k := key(kind, types.NamespacedName{Namespace: alias.GetNamespace(), Name: alias.GetName()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.reasons[k]; ok {
+		if prev == reason {
+			return
 		}
+		aliasesByReason.WithLabelValues(kind, prev).Dec()
 	}
-	slices.Sort(names)
-	return slices.Compact(names)
+	s.reasons[k] = reason
+	aliasesByReason.WithLabelValues(kind, reason).Inc()
 }
 
-// AdoptedNames lists, sorted, the entries that were taken over from another controller.
-func AdoptedNames(results []HostResult) []string {
-	var names []string
-	for _, r := range results {
-		if r.Adopted {
-			names = append(names, r.Entry)
-		}
+// forget takes an alias that is gone out of the gauge.
+func (s *statusWriter) forget(kind string, name types.NamespacedName) {
+	k := key(kind, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.reasons[k]; ok {
+		aliasesByReason.WithLabelValues(kind, prev).Dec()
+		delete(s.reasons, k)
 	}
-	slices.Sort(names)
-	return slices.Compact(names)
-}
-
-func problemsOf(results []HostResult, skipUnservable bool) []HostResult {
-	var out []HostResult
-	for _, r := range results {
-		if r.Problem != nil && !(skipUnservable && r.Problem.Unservable) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func worstReason(problems []HostResult) string {
-	best := len(reasonOrder)
-	for _, p := range problems {
-		if i := slices.Index(reasonOrder, p.Problem.Reason); i >= 0 && i < best {
-			best = i
-		}
-	}
-	if best == len(reasonOrder) {
-		return problems[0].Problem.Reason
-	}
-	return reasonOrder[best]
-}
-
-// maxListed bounds messages: a NamespaceAlias over thousands of Services must not write a
-// condition message the size of a book.
-const maxListed = 5
-
-// capped keeps at most maxListed items, and says how many it left out.
-func capped(items []string) []string {
-	if len(items) <= maxListed {
-		return items
-	}
-	return append(slices.Clone(items[:maxListed]), fmt.Sprintf("and %d more", len(items)-maxListed))
-}
-
-func joinProblems(problems []HostResult) string {
-	var messages []string
-	for _, p := range problems {
-		messages = append(messages, p.Problem.Message)
-	}
-	return strings.Join(capped(messages), "; ")
-}
-
-func servedMessage(results []HostResult) string {
-	n := len(EntryNames(results))
-	if n == 1 {
-		return "1 ServiceEntry in place."
-	}
-	return fmt.Sprintf("%d ServiceEntries in place.", n)
-}
-
-func skippedMessage(results []HostResult) string {
-	var skipped []string
-	for _, r := range results {
-		if r.Problem != nil && r.Problem.Unservable {
-			skipped = append(skipped, r.ServiceName+" ("+r.Problem.Reason+")")
-		}
-	}
-	if len(skipped) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("Skipped %d Service(s) that cannot be aliased: %s.", len(skipped), strings.Join(capped(skipped), ", "))
 }

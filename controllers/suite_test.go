@@ -61,20 +61,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	flag.Parse()
-	if fuzzing() {
-		// A fuzz worker runs only the pure builder: a control plane per worker would be waste.
-		os.Exit(m.Run())
-	}
 	os.Exit(run(m))
-}
-
-func fuzzing() bool {
-	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
-		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
-			return true
-		}
-	}
-	return false
 }
 
 // zapLevel shows the operator's info logs only when MESHALIAS_TEST_LOG is set.

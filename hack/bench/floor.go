@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/desired"
 )
 
 // floor times the writes no implementation can avoid for N one-host aliases: N ServiceEntry
@@ -58,7 +58,7 @@ func (r *sizeRun) floor(ctx context.Context) error {
 		a.Status.ObservedGeneration = a.Generation
 		a.Status.Addresses = entries[i].Spec.Addresses
 		a.Status.ServiceEntries = []string{entries[i].Name}
-		controllers.SetConditions(&a.Status.Conditions, a.Generation, controllers.Outcome{
+		desired.SetConditions(&a.Status.Conditions, a.Generation, desired.Outcome{
 			Ready: true, Reason: meshaliasv1.ReasonSynced, Message: "1 ServiceEntry in place.",
 		})
 		return timed(func() error { return r.c.Status().Patch(ctx, a, client.MergeFrom(before)) })

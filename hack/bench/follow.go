@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/desired"
 )
 
 // followOnce re-creates Service i with a new explicit ClusterIP, as `kubectl replace --force`
@@ -24,7 +24,7 @@ import (
 // operator's doing.
 func (r *sizeRun) followOnce(ctx context.Context, i int) (total, create time.Duration, err error) {
 	name := serviceName(i)
-	entry := types.NamespacedName{Namespace: benchNS, Name: controllers.EntryName(aliasHost(i))}
+	entry := types.NamespacedName{Namespace: benchNS, Name: desired.EntryName(aliasHost(i))}
 	if err := r.c.Delete(ctx, newService(benchNS, name, "")); err != nil {
 		return 0, 0, fmt.Errorf("deleting Service %s: %w", name, err)
 	}

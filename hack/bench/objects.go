@@ -14,7 +14,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/desired"
 )
 
 // The namespaces of one size's run. Each scenario has its own, so that one's objects never
@@ -80,9 +80,9 @@ func newAlias(ns string, i int) *meshaliasv1.ServiceAlias {
 // operator's own pure builder, so that the floor sends requests of the same size.
 func floorEntry(alias *meshaliasv1.ServiceAlias, i int) (*networkingv1.ServiceEntry, error) {
 	svc := newService(alias.Namespace, alias.Spec.Service.Name, nthIP(0x0a640000, i))
-	se, problem := controllers.BuildServiceEntry(controllers.EntryRequest{
-		Owner:         controllers.Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
-		Name:          controllers.EntryName(alias.Spec.Hosts[0]),
+	se, problem := desired.BuildServiceEntry(desired.EntryRequest{
+		Owner:         desired.Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: alias.Namespace, Name: alias.Name, UID: alias.UID},
+		Name:          desired.EntryName(alias.Spec.Hosts[0]),
 		Host:          alias.Spec.Hosts[0],
 		ServiceName:   svc.Name,
 		Service:       svc,

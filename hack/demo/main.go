@@ -36,6 +36,7 @@ import (
 	"github.com/meshalias/meshalias/controllers"
 	"github.com/meshalias/meshalias/internal/audit"
 	"github.com/meshalias/meshalias/internal/coredns"
+	"github.com/meshalias/meshalias/internal/desired"
 	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
@@ -315,7 +316,7 @@ func check(ctx context.Context, c client.Client) error {
 	}
 	for _, host := range []string{"traefik.custom-name", "traefik.hello"} {
 		se := &networkingv1.ServiceEntry{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: controllers.EntryName(host)}, se); err != nil {
+		if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: desired.EntryName(host)}, se); err != nil {
 			return fmt.Errorf("the entry for %s: %w", host, err)
 		}
 		if !slices.Equal(se.Spec.Addresses, traefik.Spec.ClusterIPs) {

@@ -1,4 +1,4 @@
-package controllers
+package desired
 
 import (
 	"fmt"
@@ -23,8 +23,8 @@ const (
 	ReferenceGrantsOff
 )
 
-// permitted tells whether the Service may be read and served.
-func (r Reference) permitted() bool { return r == ReferenceLocal || r == ReferenceGranted }
+// Permitted tells whether the Service may be read and served.
+func (r Reference) Permitted() bool { return r == ReferenceLocal || r == ReferenceGranted }
 
 // refProblem says why a reference is not permitted. It names only what the alias's own spec
 // says: nothing of the other namespace's Service leaks into the alias's status.

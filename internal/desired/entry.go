@@ -1,4 +1,4 @@
-package controllers
+package desired
 
 import (
 	"fmt"
@@ -11,19 +11,10 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 )
-
-// Owner is the alias a ServiceEntry belongs to.
-type Owner struct {
-	Kind      string
-	Namespace string
-	Name      string
-	UID       types.UID
-}
 
 // EntryRequest is everything one ServiceEntry is built from: no client, no clock.
 type EntryRequest struct {
@@ -42,17 +33,8 @@ type EntryRequest struct {
 	ClusterDomain string
 }
 
-// Problem says why an alias host has no ServiceEntry. Reason is one of the condition reasons
-// of the API.
-type Problem struct {
-	Reason  string
-	Message string
-	// Unservable is set when the Service itself can never be aliased as it is (headless,
-	// ExternalName, no TCP port). A NamespaceAlias skips such Services instead of failing.
-	Unservable bool
-}
-
-func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
+// LabelTLSMode is Istio's endpoint label that tells sidecars whether to use mutual TLS.
+const LabelTLSMode = "security.istio.io/tlsMode"
 
 // BuildServiceEntry returns the ServiceEntry that serves req.Host, or the Problem that stops
 // one from existing. The entry always carries the Service's ClusterIPs in spec.addresses:

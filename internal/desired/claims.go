@@ -1,4 +1,4 @@
-package controllers
+package desired
 
 import (
 	"time"
@@ -41,7 +41,7 @@ func (c Claim) olderThan(o Claim) bool {
 	return c.Kind < o.Kind
 }
 
-func (c Claim) same(o Claim) bool {
+func (c Claim) Same(o Claim) bool {
 	return c.Kind == o.Kind && c.Namespace == o.Namespace && c.Name == o.Name
 }
 
@@ -50,12 +50,12 @@ func (c Claim) same(o Claim) bool {
 func HostWinner(mine Claim, rivals []Claim) (Claim, bool) {
 	winner := mine
 	for _, r := range rivals {
-		if r.same(mine) {
+		if r.Same(mine) {
 			continue
 		}
 		if r.olderThan(winner) {
 			winner = r
 		}
 	}
-	return winner, winner.same(mine)
+	return winner, winner.Same(mine)
 }

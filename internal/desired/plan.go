@@ -1,4 +1,4 @@
-package controllers
+package desired
 
 import (
 	"fmt"
@@ -6,66 +6,21 @@ import (
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
-	"github.com/meshalias/meshalias/internal/hostpolicy"
 )
 
-// Target is one host an alias asks for, and the Service that should answer it.
-type Target struct {
-	Host        string
-	ServiceName string
+// Problem says why an alias host has no ServiceEntry. Reason is one of the condition reasons
+// of the API.
+type Problem struct {
+	Reason  string
+	Message string
+	// Unservable is set when the Service itself can never be aliased as it is (headless,
+	// ExternalName, no TCP port). A NamespaceAlias skips such Services instead of failing.
+	Unservable bool
 }
 
-// Intent is what an alias of either kind asks for. Both kinds are reduced to it, so one
-// planner, one writer and one conflict rule serve them.
-type Intent struct {
-	Owner Owner
-	Claim Claim
-	// ServiceNamespace is where the targets' Services live: the owner's namespace, or, for a
-	// ServiceAlias, the one its spec names.
-	ServiceNamespace string
-	// Domain is a NamespaceAlias's domain, which is judged as a whole besides each host.
-	Domain   string
-	Targets  []Target
-	Ports    []int32
-	ExportTo []string
-	TLSMode  meshaliasv1.TLSMode
-}
-
-// Facts is what the cluster holds that bears on an Intent, as read from the cache.
-type Facts struct {
-	// Reference says whether the alias may use a Service in another namespace. When it may
-	// not, Services is empty: the other namespace's Service is not even read.
-	Reference Reference
-	// Services by name, in the intent's ServiceNamespace. A missing name means a missing
-	// Service.
-	Services map[string]*corev1.Service
-	// Policy is the cluster's host policy, and NamespaceLabels the labels of the owner's
-	// namespace, which the policy's selectors match.
-	Policy          hostpolicy.Policy
-	NamespaceLabels map[string]string
-	// Ambient says where Istio's ambient mode bears on the alias.
-	Ambient Ambient
-	// DomainIsNamespace is set when a NamespaceAlias's domain is the name of a namespace: every
-	// x.<domain> would then be the name of that namespace's Service x.
-	DomainIsNamespace bool
-	// Shadowed names, per host, the existing Service ("ns/name") whose own name the host is.
-	Shadowed map[string]string
-	// Owned are the entries the alias owns now.
-	Owned []*networkingv1.ServiceEntry
-	// Rivals are the other aliases that claim each host.
-	Rivals map[string][]Claim
-	// Foreign names, per host, the entries that declare it and that meshalias does not manage.
-	Foreign map[string][]string
-	// Occupied names the entry names, in the owner's namespace, that an entry meshalias does
-	// not manage already uses.
-	Occupied map[string]bool
-	// Adoptable holds, per host, an unmanaged entry in the owner's namespace that the
-	// adoption selector matches: it is taken over in place instead of being a conflict.
-	Adoptable map[string]*networkingv1.ServiceEntry
-}
+func (p *Problem) Error() string { return p.Reason + ": " + p.Message }
 
 // HostResult is what became of one target.
 type HostResult struct {
@@ -157,6 +112,9 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 // aliasProblem says why an alias can serve none of its hosts: it may not use the Service it
 // names, or its domain is out of bounds. Such an alias keeps no entry at all.
 func aliasProblem(in Intent, facts Facts) *Problem {
+	if in.Invalid != nil {
+		return in.Invalid
+	}
 	if p := refProblem(facts.Reference, in.Owner.Namespace, in.ServiceNamespace, serviceOf(in)); p != nil {
 		return p
 	}

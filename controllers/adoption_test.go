@@ -63,7 +63,7 @@ func TestAdoptionTakesOverInPlace(t *testing.T) {
 	eventually(t, "an Adopted event on the alias", func() error {
 		return eventWithReason(ns, "ServiceAlias", "traefik", "Adopted")
 	})
-	if got := entriesOf(ns, "ServiceAlias", "traefik"); len(got) != 1 {
+	if got := entriesOf(t, ns, "ServiceAlias", "traefik"); len(got) != 1 {
 		t.Errorf("the alias owns %d entries, want just the adopted one", len(got))
 	}
 }

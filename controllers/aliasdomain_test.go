@@ -77,7 +77,7 @@ func TestAliasDomainDecidesWhoMayClaimAHost(t *testing.T) {
 		t.Errorf("message %q should say no AliasDomain covers the host", msg)
 	}
 	for _, a := range []struct{ ns, name string }{{teamB, "squat"}, {teamA, "stray"}} {
-		if got := entriesOf(a.ns, "ServiceAlias", a.name); len(got) != 0 {
+		if got := entriesOf(t, a.ns, "ServiceAlias", a.name); len(got) != 0 {
 			t.Errorf("denied alias %s/%s has %d entries", a.ns, a.name, len(got))
 		}
 	}
@@ -151,7 +151,7 @@ func TestNamespaceAliasUnderThePolicy(t *testing.T) {
 	if msg := readyMessage(alias.Status.Conditions); !strings.Contains(msg, domain) {
 		t.Errorf("message %q should name the domain", msg)
 	}
-	if got := entriesOf(ns, "NamespaceAlias", "hello"); len(got) != 0 {
+	if got := entriesOf(t, ns, "NamespaceAlias", "hello"); len(got) != 0 {
 		t.Errorf("a denied NamespaceAlias has %d entries", len(got))
 	}
 

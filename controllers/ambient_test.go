@@ -31,7 +31,7 @@ func TestAmbientNamespaceGetsNoEntry(t *testing.T) {
 	waitNamespaceAlias(t, amb, "hello", metav1.ConditionFalse, meshaliasv1.ReasonAmbientUnsupported)
 	waitServiceAlias(t, side, "traefik", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
 	for _, kind := range []string{"ServiceAlias", "NamespaceAlias"} {
-		if got := entriesOf(amb, kind, map[string]string{"ServiceAlias": "traefik", "NamespaceAlias": "hello"}[kind]); len(got) != 0 {
+		if got := entriesOf(t, amb, kind, map[string]string{"ServiceAlias": "traefik", "NamespaceAlias": "hello"}[kind]); len(got) != 0 {
 			t.Errorf("%s in the ambient namespace has %d entries", kind, len(got))
 		}
 	}

@@ -52,49 +52,63 @@ func entryFor(ns, host string) (*networkingv1.ServiceEntry, error) {
 }
 
 // entriesOf lists the entries an alias owns, by the contract's labels.
-func entriesOf(ns, kind, name string) []*networkingv1.ServiceEntry {
+func entriesOf(t *testing.T, ns, kind, name string) []*networkingv1.ServiceEntry {
+	t.Helper()
 	var list networkingv1.ServiceEntryList
-	_ = k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{
+	if err := k8s.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{
 		meshaliasv1.LabelManagedBy: meshaliasv1.ManagedByValue, meshaliasv1.LabelOwnerKind: kind, meshaliasv1.LabelOwnerName: name,
-	})
+	}); err != nil {
+		t.Fatalf("listing the entries of %s %s/%s: %v", kind, ns, name, err)
+	}
 	return list.Items
+}
+
+// mustEntryFor reads the entry of a host, or fails the test.
+func mustEntryFor(t *testing.T, ns, host string) *networkingv1.ServiceEntry {
+	t.Helper()
+	se, err := entryFor(ns, host)
+	if err != nil {
+		t.Fatalf("the entry for %s in %s: %v", host, ns, err)
+	}
+	return se
+}
+
+// alias is either kind, as the tests read it.
+type alias interface {
+	client.Object
+	GetConditions() []metav1.Condition
+}
+
+// waitAlias waits until an alias's Ready condition has the status and reason, for the
+// alias's current generation, and returns the alias as read then.
+func waitAlias[A alias](t *testing.T, obj A, ns, name string, status metav1.ConditionStatus, reason string) A {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%T %s/%s Ready=%s/%s", obj, ns, name, status, reason), func() error {
+		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.GetConditions(), meshaliasv1.ConditionReady)
+		switch {
+		case c == nil:
+			return fmt.Errorf("no Ready condition")
+		case c.ObservedGeneration != obj.GetGeneration():
+			return fmt.Errorf("Ready is for generation %d, the alias is at %d", c.ObservedGeneration, obj.GetGeneration())
+		case !meta.IsStatusConditionPresentAndEqual(obj.GetConditions(), meshaliasv1.ConditionReady, status) || c.Reason != reason:
+			return fmt.Errorf("Ready=%s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	return obj
 }
 
 func waitServiceAlias(t *testing.T, ns, name string, status metav1.ConditionStatus, reason string) *meshaliasv1.ServiceAlias {
 	t.Helper()
-	alias := &meshaliasv1.ServiceAlias{}
-	eventually(t, fmt.Sprintf("ServiceAlias %s/%s Ready=%s/%s", ns, name, status, reason), func() error {
-		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, alias); err != nil {
-			return err
-		}
-		return conditionIs(alias.Status.Conditions, alias.Generation, alias.Status.ObservedGeneration, status, reason)
-	})
-	return alias
+	return waitAlias(t, &meshaliasv1.ServiceAlias{}, ns, name, status, reason)
 }
 
 func waitNamespaceAlias(t *testing.T, ns, name string, status metav1.ConditionStatus, reason string) *meshaliasv1.NamespaceAlias {
 	t.Helper()
-	alias := &meshaliasv1.NamespaceAlias{}
-	eventually(t, fmt.Sprintf("NamespaceAlias %s/%s Ready=%s/%s", ns, name, status, reason), func() error {
-		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, alias); err != nil {
-			return err
-		}
-		return conditionIs(alias.Status.Conditions, alias.Generation, alias.Status.ObservedGeneration, status, reason)
-	})
-	return alias
-}
-
-func conditionIs(conds []metav1.Condition, generation, observed int64, status metav1.ConditionStatus, reason string) error {
-	c := meta.FindStatusCondition(conds, meshaliasv1.ConditionReady)
-	switch {
-	case observed != generation:
-		return fmt.Errorf("observedGeneration %d, generation %d", observed, generation)
-	case c == nil:
-		return fmt.Errorf("no Ready condition")
-	case c.Status != status || c.Reason != reason:
-		return fmt.Errorf("Ready=%s/%s: %s", c.Status, c.Reason, c.Message)
-	}
-	return nil
+	return waitAlias(t, &meshaliasv1.NamespaceAlias{}, ns, name, status, reason)
 }
 
 func clientInNamespace(ns string) client.ListOption { return client.InNamespace(ns) }

@@ -29,7 +29,7 @@ func namespaceAlias(ns, name, domain string, selector *metav1.LabelSelector) *me
 func hostsServed(t *testing.T, ns, name string) ([]string, error) {
 	t.Helper()
 	var hosts []string
-	for _, se := range entriesOf(ns, "NamespaceAlias", name) {
+	for _, se := range entriesOf(t, ns, "NamespaceAlias", name) {
 		svcName, _, _ := strings.Cut(se.Spec.Hosts[0], ".")
 		svc := &corev1.Service{}
 		if err := k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: svcName}, svc); err != nil {
@@ -86,12 +86,12 @@ func TestNamespaceAliasFollowsServices(t *testing.T) {
 	newcomer.Labels["alias"] = "yes"
 	create(t, newcomer)
 	waitHosts(t, ns, "hello", "service-api."+domain, "web."+domain, "newcomer."+domain)
-	untouched, _ := entryFor(ns, "web."+domain)
 
 	// One is relabelled out of the selector, one into it.
 	relabel(t, ns, "web", map[string]string{"app": "web"})
 	relabel(t, ns, "internal", map[string]string{"app": "internal", "alias": "yes"})
 	waitHosts(t, ns, "hello", "service-api."+domain, "internal."+domain, "newcomer."+domain)
+	untouched := mustEntryFor(t, ns, "internal."+domain)
 
 	// One disappears, and one is re-created with a new ClusterIP.
 	if err := k8s.Delete(ctx, newcomer); err != nil {
@@ -104,11 +104,13 @@ func TestNamespaceAliasFollowsServices(t *testing.T) {
 	relabel(t, ns, "service-api", map[string]string{"app": "service-api", "alias": "yes"})
 	waitHosts(t, ns, "hello", "service-api."+domain, "internal."+domain) // hostsServed checks the new IP
 
-	// Entries of Services that did not change were never rewritten.
 	if se, err := entryFor(ns, "web."+domain); !apierrors.IsNotFound(err) {
 		t.Errorf("the entry of a Service that left the selector is still there: %v %v", se.Name, err)
 	}
-	_ = untouched
+	// The entry of a Service that did not change meanwhile was never rewritten.
+	if after := mustEntryFor(t, ns, "internal."+domain); after.ResourceVersion != untouched.ResourceVersion {
+		t.Errorf("the entry of internal, which did not change, was rewritten: resourceVersion %s -> %s", untouched.ResourceVersion, after.ResourceVersion)
+	}
 
 	// A change of domain moves every host.
 	patchNamespaceAlias(t, ns, "hello", func(a *meshaliasv1.NamespaceAlias) { a.Spec.Domain = "other." + domain })
@@ -120,10 +122,10 @@ func TestNamespaceAliasEntriesOfUnchangedServicesStayUntouched(t *testing.T) {
 	domain := ns + ".hello"
 	create(t, service(ns, "a"), service(ns, "b"), namespaceAlias(ns, "hello", domain, nil))
 	waitHosts(t, ns, "hello", "a."+domain, "b."+domain)
-	before, _ := entryFor(ns, "a."+domain)
+	before := mustEntryFor(t, ns, "a."+domain)
 	create(t, service(ns, "c"))
 	waitHosts(t, ns, "hello", "a."+domain, "b."+domain, "c."+domain)
-	after, _ := entryFor(ns, "a."+domain)
+	after := mustEntryFor(t, ns, "a."+domain)
 	if before.ResourceVersion != after.ResourceVersion {
 		t.Errorf("a new Service rewrote the entry of another: resourceVersion %s -> %s", before.ResourceVersion, after.ResourceVersion)
 	}

@@ -58,7 +58,7 @@ func TestCrossNamespaceAliasNeedsAGrant(t *testing.T) {
 	if strings.Contains(msg, svc.Spec.ClusterIP) || len(alias.Status.Addresses) > 0 || len(alias.Status.ServiceEntries) > 0 {
 		t.Errorf("an alias without a grant shows the other namespace's Service: message %q, addresses %v, entries %v", msg, alias.Status.Addresses, alias.Status.ServiceEntries)
 	}
-	if got := entriesOf(edge, "ServiceAlias", "traefik"); len(got) != 0 {
+	if got := entriesOf(t, edge, "ServiceAlias", "traefik"); len(got) != 0 {
 		t.Fatalf("an alias without a grant has %d entries", len(got))
 	}
 

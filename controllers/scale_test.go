@@ -48,7 +48,7 @@ func TestNamespaceAliasOverTwoThousandServices(t *testing.T) {
 		}
 		return nil
 	})
-	if got := len(entriesOf(ns, "NamespaceAlias", "hello")); got != n {
+	if got := len(entriesOf(t, ns, "NamespaceAlias", "hello")); got != n {
 		t.Fatalf("%d entries, want %d", got, n)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -25,7 +26,7 @@ import (
 func TestServiceAliasGeneratesEntry(t *testing.T) {
 	ns := newNamespace(t)
 	host := "traefik." + ns + ".custom-name"
-	svc := service(ns, "traefik", corev1.ServicePort{Name: "https", Port: 443}, corev1.ServicePort{Name: "web", Port: 80, AppProtocol: ptrTo("http")}, corev1.ServicePort{Port: 9000, Name: "admin"})
+	svc := service(ns, "traefik", corev1.ServicePort{Name: "https", Port: 443}, corev1.ServicePort{Name: "web", Port: 80, AppProtocol: ptr.To("http")}, corev1.ServicePort{Port: 9000, Name: "admin"})
 	create(t, svc, serviceAlias(ns, "traefik", "traefik", host))
 
 	alias := waitServiceAlias(t, ns, "traefik", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
@@ -199,7 +200,7 @@ func TestServiceAliasWithoutClusterIP(t *testing.T) {
 		if !strings.Contains(msg, ns+"/"+name) {
 			t.Errorf("%s: message %q does not name the Service", name, msg)
 		}
-		if got := entriesOf(ns, "ServiceAlias", name); len(got) != 0 {
+		if got := entriesOf(t, ns, "ServiceAlias", name); len(got) != 0 {
 			t.Errorf("%s: an alias whose Service has no ClusterIP must have no entry, has %d", name, len(got))
 		}
 	}
@@ -225,7 +226,7 @@ func TestServiceAliasHostConflictAndTakeOver(t *testing.T) {
 	if !strings.Contains(msg, "ServiceAlias "+nsA+"/first") {
 		t.Errorf("the conflict message %q should name the winner", msg)
 	}
-	if got := entriesOf(nsB, "ServiceAlias", "second"); len(got) != 0 {
+	if got := entriesOf(t, nsB, "ServiceAlias", "second"); len(got) != 0 {
 		t.Errorf("the younger alias must not serve the host; it has %d entries", len(got))
 	}
 
@@ -354,8 +355,6 @@ func patchAlias(t *testing.T, alias *meshaliasv1.ServiceAlias, mutate func(*mesh
 		return k8s.Update(ctx, current)
 	})
 }
-
-func ptrTo[T any](v T) *T { return &v }
 
 // recreateWithNewIP creates the Service again, until the allocator gives it a ClusterIP
 // other than its old one.

@@ -25,7 +25,7 @@ func TestAliasNeverShadowsAServiceName(t *testing.T) {
 	if !strings.Contains(msg, "Service "+prod+"/payments") {
 		t.Errorf("message %q should name the Service whose name the host is", msg)
 	}
-	if got := entriesOf(evil, "ServiceAlias", "squat"); len(got) != 0 {
+	if got := entriesOf(t, evil, "ServiceAlias", "squat"); len(got) != 0 {
 		t.Errorf("the squatting alias has %d entries, want none", len(got))
 	}
 }
@@ -65,7 +65,7 @@ func TestNamespaceAliasDomainMayNotBeANamespace(t *testing.T) {
 	if msg := meta.FindStatusCondition(alias.Status.Conditions, meshaliasv1.ConditionReady).Message; !strings.Contains(msg, "namespace "+prod) {
 		t.Errorf("message %q should name the namespace", msg)
 	}
-	if got := entriesOf(evil, "NamespaceAlias", "squat"); len(got) != 0 {
+	if got := entriesOf(t, evil, "NamespaceAlias", "squat"); len(got) != 0 {
 		t.Errorf("the squatting NamespaceAlias has %d entries, want none", len(got))
 	}
 

@@ -5,13 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshalias/meshalias/e2e/internal/kstatus"
+	"github.com/meshalias/meshalias/e2e/internal/live"
 )
 
 // The contract's labels on the ServiceEntries meshalias owns.
@@ -116,4 +121,54 @@ func controllerRef(u *unstructured.Unstructured) *metav1.OwnerReference {
 		}
 	}
 	return nil
+}
+
+// entriesWithHost lists, across all namespaces, the ServiceEntries that declare host, as
+// namespace/name: whoever wrote them, istiod would route the host by them.
+func entriesWithHost(c client.Client, host string) ([]string, error) {
+	all, err := live.List(context.Background(), c, "networking.istio.io/v1", "ServiceEntryList", "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, se := range all {
+		if slices.Contains(stringsAt(se, "spec", "hosts"), host) {
+			out = append(out, se.GetNamespace()+"/"+se.GetName())
+		}
+	}
+	return out, nil
+}
+
+// refused tries to create the object described by doc and returns the apiserver's refusal. It
+// fails the test, and deletes the object again, when the apiserver admits it.
+func refused(t *testing.T, c client.Client, doc string) error {
+	t.Helper()
+	u := object(t, doc)
+	err := c.Create(context.Background(), u)
+	if err == nil {
+		_ = c.Delete(context.Background(), u)
+		t.Errorf("the apiserver admitted %s %s/%s, want it refused", u.GetKind(), u.GetNamespace(), u.GetName())
+		return nil
+	}
+	t.Logf("the apiserver refuses %s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+	return err
+}
+
+// failedWith returns nil once the alias is Failed for its current generation with Ready=False
+// and the given reason (and Stalled=True with it, which is what kstatus reads), and returns
+// the Ready condition.
+func failedWith(u *unstructured.Unstructured, reason string) (*metav1.Condition, error) {
+	ready, stalled := condition(u, "Ready"), condition(u, "Stalled")
+	switch {
+	case ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != reason:
+		return nil, fmt.Errorf("%s %s/%s: Ready %s, want False/%s", u.GetKind(), u.GetNamespace(), u.GetName(), describe(ready), reason)
+	case ready.ObservedGeneration != u.GetGeneration():
+		return nil, fmt.Errorf("%s %s/%s: Ready is for generation %d, the spec is at %d", u.GetKind(), u.GetNamespace(), u.GetName(), ready.ObservedGeneration, u.GetGeneration())
+	case stalled == nil || stalled.Status != metav1.ConditionTrue || stalled.Reason != reason:
+		return nil, fmt.Errorf("%s %s/%s: Stalled %s, want True/%s", u.GetKind(), u.GetNamespace(), u.GetName(), describe(stalled), reason)
+	}
+	if err := kstatus.Want(u, status.FailedStatus); err != nil {
+		return nil, err
+	}
+	return ready, nil
 }

@@ -32,6 +32,11 @@ const (
 	helloDomain = "hello"
 )
 
+// storyDomains are the domains under which the story's aliases in abc name hosts: traefik's
+// alias and its rival (custom-name), the adopted legacy host (cutom-name), the NamespaceAlias,
+// and the hosts of the failing and the edited aliases.
+var storyDomains = []string{"custom-name", "cutom-name", helloDomain, "bad-port", "extra-name"}
+
 // TestOperator installs meshalias from config/default, runs the built operator under its own
 // ServiceAccount and RBAC, and plays the incident's story against it: the legacy controller's
 // address-less entry hijacks every sidecar's HTTPS, the operator adopts it in place and the
@@ -52,15 +57,7 @@ func TestOperator(t *testing.T) {
 			t.FailNow()
 		}
 	}
-	// alive wraps a poll check: once the operator has died, say so instead of waiting.
-	alive := func(check func() error) func() error {
-		return func() error {
-			if err := op.Alive(); err != nil {
-				return err
-			}
-			return check()
-		}
-	}
+	alive := func(check func() error) func() error { return whileAlive(op, check) }
 
 	var traefik, serviceAPI *corev1.Service
 	var legacyUID types.UID
@@ -81,6 +78,13 @@ func TestOperator(t *testing.T) {
 			t.Logf("Lease %s/%s held by %s", operatorNamespace, leaseName, holder)
 			return nil
 		}))
+	})
+
+	// The operator runs, as shipped, with --require-alias-domain, and the admission policy
+	// refuses an alias whose hosts no AliasDomain allows: abc is granted every domain the
+	// story's aliases use before the first of them is created.
+	step("AliasDomains let abc claim the story's hosts", func(t *testing.T) {
+		allowDomains(t, c, op, ns, storyDomains...)
 	})
 
 	step("the incident: a legacy entry hijacks all TLS on 443", func(t *testing.T) {

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -60,4 +61,61 @@ func (d *deletionWatch) Deleted() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return append([]string(nil), d.deleted...)
+}
+
+// hostWatch records, across all namespaces, every ServiceEntry that declared a host at any
+// moment while it runs. istiod acts on an entry as soon as it exists, so an entry that the
+// operator writes and removes again a moment later still takes traffic meanwhile: polling the
+// final state cannot tell that from never having written it.
+type hostWatch struct {
+	mu   sync.Mutex
+	seen map[string][]string // host -> namespace/name@uid
+}
+
+func watchEntryHosts(t *testing.T, cfg *rest.Config) *hostWatch {
+	t.Helper()
+	wc, err := client.NewWithWatch(cfg, client.Options{})
+	must(t, err)
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion("networking.istio.io/v1")
+	l.SetKind("ServiceEntryList")
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := wc.Watch(ctx, l)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h := &hostWatch{seen: map[string][]string{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+				continue
+			}
+			hosts, _, _ := unstructured.NestedStringSlice(u.Object, "spec", "hosts")
+			id := u.GetNamespace() + "/" + u.GetName() + "@" + string(u.GetUID())
+			h.mu.Lock()
+			for _, host := range hosts {
+				if !slices.Contains(h.seen[host], id) {
+					h.seen[host] = append(h.seen[host], id)
+				}
+			}
+			h.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		w.Stop()
+		cancel()
+		<-done
+	})
+	return h
+}
+
+// Seen lists the ServiceEntries, as namespace/name@uid, that have declared host so far.
+func (h *hostWatch) Seen(host string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen[host])
 }

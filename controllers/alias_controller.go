@@ -90,7 +90,7 @@ func newAliasReconciler[A aliasObject](c client.Client, recorder events.EventRec
 			grantsOn:           cfg.ReferenceGrants,
 			ambientMesh:        cfg.AmbientMesh,
 		},
-		writer:        entryWriter{client: c, recorder: recorder},
+		writer:        entryWriter{client: c, recorder: recorder, workers: cfg.MaxConcurrentReconciles},
 		status:        status,
 		clusterDomain: cfg.ClusterDomain,
 	}

@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -29,12 +31,19 @@ const FieldManager = "meshalias"
 type entryWriter struct {
 	client   client.Client
 	recorder events.EventRecorder
+	// workers bounds the writes of one alias that run at once: --max-concurrent-reconciles.
+	workers int
 }
 
-// sync brings an alias's entries to its plan: it applies the entries the plan wants, over
-// the ones the alias owns or may adopt, and deletes the ones it no longer wants. Normal
-// events tell what changed, one per pass and not per entry: a NamespaceAlias over thousands
-// of Services would otherwise flood its namespace's events.
+// sync brings an alias's entries to its plan: it writes the entries the plan wants, over the
+// ones the alias owns or may adopt, and deletes the ones it no longer wants. The writes run
+// in parallel, at most workers at a time, and stop at the first error: a NamespaceAlias over
+// thousands of Services would otherwise take one round trip per Service in a row.
+//
+// Normal events are for what a person needs to read: a repair or an update of an existing
+// entry, an adoption, a deletion. Creating the entries of a new alias raises none, so that a
+// clean start costs the API server no write beyond the entries and the status. They come
+// one per pass, not per entry, so as not to flood the namespace's events.
 func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desired.Facts, plan desired.Plan) error {
 	log := ctrl.LoggerFrom(ctx)
 	current := map[string]*networkingv1.ServiceEntry{}
@@ -44,37 +53,54 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 	for _, se := range facts.Adoptable {
 		current[se.Name] = se
 	}
-	var errs []error
-	var applied, pruned []string
+	var mu sync.Mutex
+	var updated, pruned []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(w.workers, 1))
 	for _, se := range plan.Entries {
 		existing := current[se.Name]
-		wrote, err := w.apply(ctx, existing, se)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case wrote && existing != nil && !isManaged(existing):
-			log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
-			w.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
-		case wrote:
-			log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
-			applied = append(applied, se.Name)
-		}
+		g.Go(func() error {
+			wrote, err := w.apply(gctx, existing, se)
+			switch {
+			case err != nil:
+				return err
+			case !wrote:
+			case existing == nil:
+				log.Info("Created ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
+			case !isManaged(existing):
+				log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
+				w.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
+			default:
+				log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
+				mu.Lock()
+				updated = append(updated, se.Name)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
 	for _, se := range plan.Prune {
-		if err := w.prune(ctx, se); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		log.Info("Deleted ServiceEntry", "ServiceEntry", klog.KObj(se), "hosts", se.Spec.Hosts)
-		pruned = append(pruned, se.Name)
+		g.Go(func() error {
+			if err := w.prune(gctx, se); err != nil {
+				return err
+			}
+			log.Info("Deleted ServiceEntry", "ServiceEntry", klog.KObj(se), "hosts", se.Spec.Hosts)
+			mu.Lock()
+			pruned = append(pruned, se.Name)
+			mu.Unlock()
+			return nil
+		})
 	}
-	if len(applied) > 0 {
-		w.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied %s", desired.CountedNames(applied, "ServiceEntry", "ServiceEntries"))
+	err := g.Wait()
+	slices.Sort(updated)
+	slices.Sort(pruned)
+	if len(updated) > 0 {
+		w.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Applied", "Apply", "Applied %s", desired.CountedNames(updated, "ServiceEntry", "ServiceEntries"))
 	}
 	if len(pruned) > 0 {
 		w.recorder.Eventf(alias, nil, corev1.EventTypeNormal, "Pruned", "Delete", "Deleted %s the alias no longer serves", desired.CountedNames(pruned, "ServiceEntry", "ServiceEntries"))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // upToDate tells whether an entry already is what we would apply, so that no request is sent
@@ -99,6 +125,19 @@ func upToDate(existing, want *networkingv1.ServiceEntry) bool {
 func (w entryWriter) apply(ctx context.Context, existing, want *networkingv1.ServiceEntry) (bool, error) {
 	if existing != nil && upToDate(existing, want) {
 		return false, nil
+	}
+	if existing == nil {
+		// A plain create under the same field manager costs the API server less than an
+		// apply, which must compute managed fields. Later updates are applies; the spec
+		// replacement below takes back any field the create's ownership leaves behind.
+		err := w.client.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldManager))
+		if !apierrors.IsAlreadyExists(err) {
+			if err != nil {
+				return false, fmt.Errorf("creating ServiceEntry %s/%s: %w", want.Namespace, want.Name, err)
+			}
+			return true, nil
+		}
+		// Someone created it meanwhile, which the cache has not seen yet: apply over it.
 	}
 	applied, err := w.serverSideApply(ctx, want)
 	switch {

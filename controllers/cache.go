@@ -23,12 +23,21 @@ func CacheOptions() cache.Options {
 	}
 }
 
+// stripService keeps of a Service what meshalias reads: its labels (a NamespaceAlias selects
+// by them), and of its spec the type, ClusterIPs and ports the entry is built from, and the
+// selector that finds its pods in ambient mode.
 func stripService(in any) (any, error) {
 	if svc, ok := in.(*corev1.Service); ok {
 		svc.ManagedFields = nil
 		svc.Annotations = nil
 		svc.Status = corev1.ServiceStatus{}
-		// The selector stays: it finds the pods of a Service that run in ambient mode.
+		svc.Spec = corev1.ServiceSpec{
+			Type:       svc.Spec.Type,
+			ClusterIP:  svc.Spec.ClusterIP,
+			ClusterIPs: svc.Spec.ClusterIPs,
+			Ports:      svc.Spec.Ports,
+			Selector:   svc.Spec.Selector,
+		}
 	}
 	return in, nil
 }

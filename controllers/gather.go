@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -240,12 +241,12 @@ func (g gatherer) adoptable(se *networkingv1.ServiceEntry, namespace string) boo
 func (g gatherer) rivals(ctx context.Context, host string, mine desired.Claim, policy hostpolicy.Policy) ([]desired.Claim, error) {
 	var claims []desired.Claim
 	var sas meshaliasv1.ServiceAliasList
-	if err := g.reader.List(ctx, &sas, client.MatchingFields{indexAliasHost: host}); err != nil {
+	if err := g.reader.List(ctx, &sas, client.MatchingFields{indexAliasHostSuffix: host}); err != nil {
 		return nil, fmt.Errorf("listing ServiceAliases for host %s: %w", host, err)
 	}
 	for _, sa := range sas.Items {
 		c := desired.ClaimOf(meshaliasv1.KindServiceAlias, &sa.ObjectMeta)
-		if !sa.DeletionTimestamp.IsZero() || c.Same(mine) {
+		if !sa.DeletionTimestamp.IsZero() || c.Same(mine) || !slices.Contains(sa.Spec.Hosts, host) {
 			continue
 		}
 		ok, err := g.mayClaim(ctx, policy, sa.Namespace, host, desired.ServiceNamespace(&sa), sa.Spec.Service.Name)

@@ -22,10 +22,10 @@ const (
 	// indexAliasTargetNamespace: ServiceAlias by the other namespace its Service is in, where
 	// a ReferenceGrant decides.
 	indexAliasTargetNamespace = "spec.service.namespace"
-	// indexAliasHost: ServiceAlias by each of its hosts.
-	indexAliasHost = "spec.hosts"
-	// indexAliasHostSuffix: ServiceAlias by each host and every domain above it, where an
-	// AliasDomain, or a NamespaceAlias of that domain, bears on the host.
+	// indexAliasHostSuffix: ServiceAlias by each host and every domain above it: the aliases
+	// of a host, and those an AliasDomain or a NamespaceAlias of a domain bears on. One index
+	// serves all three, to keep the cache small; a lookup by host also finds the aliases of
+	// names under it, which the callers tell apart or harmlessly wake.
 	indexAliasHostSuffix = "spec.hosts.suffixes"
 	// indexNamespaceAliasDomain: NamespaceAlias by its domain.
 	indexNamespaceAliasDomain = "spec.domain"
@@ -67,9 +67,6 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 				return []string{desired.ServiceNamespace(alias)}
 			}
 			return nil
-		}},
-		{&meshaliasv1.ServiceAlias{}, indexAliasHost, func(o client.Object) []string {
-			return o.(*meshaliasv1.ServiceAlias).Spec.Hosts
 		}},
 		{&meshaliasv1.ServiceAlias{}, indexAliasHostSuffix, func(o client.Object) []string {
 			var keys []string

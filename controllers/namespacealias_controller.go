@@ -28,8 +28,9 @@ var namespaceAliasKind = aliasKind[*meshaliasv1.NamespaceAlias]{
 	outcome: desired.NamespaceAliasOutcome,
 	setStatus: func(a *meshaliasv1.NamespaceAlias, plan desired.Plan) {
 		a.Status.ObservedGeneration = a.Generation
-		a.Status.ServiceEntries = desired.EntryNames(plan.Results)
-		a.Status.Adopted = desired.AdoptedNames(plan.Results)
-		a.Status.Services = int32(len(a.Status.ServiceEntries))
+		names := desired.EntryNames(plan.Results)
+		a.Status.Services = int32(len(names))
+		a.Status.ServiceEntries = desired.Listed(names)
+		a.Status.Adopted = desired.Listed(desired.AdoptedNames(plan.Results))
 	},
 }

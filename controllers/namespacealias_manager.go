@@ -21,7 +21,7 @@ func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts contr
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&meshaliasv1.NamespaceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(ownEntryChanged)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
+		Watches(&corev1.Service{}, withPriority(handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), servicePriority), builder.WithPredicates(serviceChanged)).
 		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
 		Watches(&meshaliasv1.NamespaceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfNamespaceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&meshaliasv1.ServiceAlias{}, handler.EnqueueRequestsFromMapFunc(r.rivalsOfServiceAlias), builder.WithPredicates(predicate.GenerationChangedPredicate{})).

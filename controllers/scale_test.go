@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -46,6 +47,10 @@ func TestNamespaceAliasOverTwoThousandServices(t *testing.T) {
 		if alias.Status.Services != n {
 			return fmt.Errorf("%d Services aliased", alias.Status.Services)
 		}
+		// The status lists a bounded, sorted few of the names; the count says how many.
+		if names := alias.Status.ServiceEntries; len(names) != 100 || !slices.IsSorted(names) {
+			t.Fatalf("status.serviceEntries holds %d names (sorted: %v), want the first 100", len(names), slices.IsSorted(names))
+		}
 		return nil
 	})
 	if got := len(entriesOf(t, ns, "NamespaceAlias", "hello")); got != n {
@@ -57,7 +62,7 @@ func TestNamespaceAliasOverTwoThousandServices(t *testing.T) {
 	if err := k8s.Get(ctx, clientKey(ns, "svc-0042"), old); err != nil {
 		t.Fatal(err)
 	}
-	neighbour, _ := entryFor(ns, "svc-0043."+ns+".scale")
+	neighbour := mustEntryFor(t, ns, "svc-0043."+ns+".scale")
 	if err := k8s.Delete(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +78,7 @@ func TestNamespaceAliasOverTwoThousandServices(t *testing.T) {
 		}
 		return nil
 	})
-	if after, _ := entryFor(ns, "svc-0043."+ns+".scale"); after.ResourceVersion != neighbour.ResourceVersion {
+	if after := mustEntryFor(t, ns, "svc-0043."+ns+".scale"); after.ResourceVersion != neighbour.ResourceVersion {
 		t.Errorf("a neighbour's entry was rewritten")
 	}
 }

@@ -28,7 +28,7 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 	return b.
 		For(&meshaliasv1.ServiceAlias{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&networkingv1.ServiceEntry{}, builder.WithPredicates(ownEntryChanged)).
-		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), builder.WithPredicates(serviceChanged)).
+		Watches(&corev1.Service{}, withPriority(handler.EnqueueRequestsFromMapFunc(r.aliasesOfService), servicePriority), builder.WithPredicates(serviceChanged)).
 		// Another entry that declares one of our hosts: a conflict begins or ends.
 		Watches(&networkingv1.ServiceEntry{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfEntryHosts), builder.WithPredicates(entryChanged)).
 		// Rival aliases come and go: the younger one takes over, or steps back.
@@ -94,7 +94,7 @@ func (r *ServiceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o clie
 	var reqs []reconcile.Request
 	se := o.(*networkingv1.ServiceEntry)
 	for _, h := range se.Spec.Hosts {
-		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h}) {
+		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: h}) {
 			if !ownedBy(se, meshaliasv1.KindServiceAlias, req.Namespace, req.Name) {
 				reqs = append(reqs, req)
 			}
@@ -106,7 +106,7 @@ func (r *ServiceAliasReconciler) aliasesOfEntryHosts(ctx context.Context, o clie
 func (r *ServiceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o client.Object) []reconcile.Request {
 	var reqs []reconcile.Request
 	for _, h := range o.(*meshaliasv1.ServiceAlias).Spec.Hosts {
-		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHost: h}) {
+		for _, req := range r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: h}) {
 			if req.Namespace != o.GetNamespace() || req.Name != o.GetName() {
 				reqs = append(reqs, req)
 			}

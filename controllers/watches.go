@@ -6,8 +6,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -43,4 +47,54 @@ func policySwitched(ctx context.Context, reader client.Reader, required bool) bo
 		return true
 	}
 	return len(domains.Items) <= 1
+}
+
+// servicePriority puts Service events ahead of any backlog of alias changes: a re-created
+// Service's new ClusterIP must reach its entries before the next thousand alias specs do.
+const servicePriority = 10
+
+// withPriority enqueues what h maps an event to at a priority of its own, through
+// controller-runtime's priority queue. Events of the initial list stay low, as
+// controller-runtime's own handlers have them.
+func withPriority(h handler.EventHandler, priority int) handler.EventHandler {
+	return prioritized{EventHandler: h, priority: priority}
+}
+
+type prioritized struct {
+	handler.EventHandler
+	priority int
+}
+
+func (p prioritized) Create(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	p.EventHandler.Create(ctx, e, p.at(q))
+}
+
+func (p prioritized) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	p.EventHandler.Update(ctx, e, p.at(q))
+}
+
+func (p prioritized) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	p.EventHandler.Delete(ctx, e, p.at(q))
+}
+
+func (p prioritized) Generic(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	p.EventHandler.Generic(ctx, e, p.at(q))
+}
+
+// at is q with Add raised to the handler's priority; a queue without priorities is left as
+// it is.
+func (p prioritized) at(q workqueue.TypedRateLimitingInterface[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		return queueAt{PriorityQueue: pq, priority: p.priority}
+	}
+	return q
+}
+
+type queueAt struct {
+	priorityqueue.PriorityQueue[reconcile.Request]
+	priority int
+}
+
+func (q queueAt) Add(r reconcile.Request) {
+	q.AddWithOpts(priorityqueue.AddOpts{Priority: &q.priority}, r)
 }

@@ -54,13 +54,16 @@ type NamespaceAliasStatus struct {
 	// +optional
 	Services int32 `json:"services"`
 
-	// ServiceEntries are the names of the ServiceEntries this alias owns, in its namespace.
+	// ServiceEntries are the names of the ServiceEntries this alias owns, in its namespace:
+	// the first 100, sorted. Services gives the count.
 	// +optional
+	// +kubebuilder:validation:MaxItems=100
 	ServiceEntries []string `json:"serviceEntries,omitempty"`
 
 	// Adopted are the ServiceEntries, among ServiceEntries, that meshalias took over in place
-	// from another controller (see the operator's --adopt-selector).
+	// from another controller (see the operator's --adopt-selector): the first 100, sorted.
 	// +optional
+	// +kubebuilder:validation:MaxItems=100
 	Adopted []string `json:"adopted,omitempty"`
 }
 

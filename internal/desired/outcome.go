@@ -112,6 +112,19 @@ func EntryNames(results []HostResult) []string {
 	return slices.Compact(names)
 }
 
+// MaxStatusNames bounds the names a status lists. A NamespaceAlias over tens of thousands of
+// Services would otherwise write a status past etcd's object size limit, and every status
+// write would then fail; status.services gives the count.
+const MaxStatusNames = 100
+
+// Listed keeps the first MaxStatusNames of sorted names.
+func Listed(names []string) []string {
+	if len(names) <= MaxStatusNames {
+		return names
+	}
+	return names[:MaxStatusNames]
+}
+
 // AdoptedNames lists, sorted, the entries that were taken over from another controller.
 func AdoptedNames(results []HostResult) []string {
 	var names []string

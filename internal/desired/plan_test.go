@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -296,4 +297,18 @@ func TestMakePlanHostChecksInOrder(t *testing.T) {
 func withDomain(in Intent, domain string) Intent {
 	in.Domain = domain
 	return in
+}
+
+func TestListedIsBounded(t *testing.T) {
+	names := make([]string, 250)
+	for i := range names {
+		names[i] = fmt.Sprintf("entry-%03d", i)
+	}
+	got := Listed(names)
+	if len(got) != MaxStatusNames || got[0] != "entry-000" || got[MaxStatusNames-1] != "entry-099" {
+		t.Errorf("Listed kept %d names, from %s to %s; want the first %d", len(got), got[0], got[len(got)-1], MaxStatusNames)
+	}
+	if few := []string{"a", "b"}; !slices.Equal(Listed(few), few) {
+		t.Errorf("a short list must be kept whole")
+	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -10,7 +11,7 @@ import (
 // CacheOptions keeps the informer cache lean: no managedFields anywhere, of Services and
 // ServiceEntries only what meshalias reads, and of pods only those in ambient mode. At 10k Services the annotations alone
 // (last-applied-configuration) would outweigh everything else.
-func CacheOptions() cache.Options {
+func CacheOptions(cfg Config) cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
@@ -19,6 +20,12 @@ func CacheOptions() cache.Options {
 			&corev1.Namespace{}:          {Transform: stripNamespace},
 			// Only the pods enrolled in ambient mode one by one, as metadata.
 			&corev1.Pod{}: {Label: ambientPods},
+			// Of ConfigMaps, only Istio's mesh config.
+			&corev1.ConfigMap{}: {
+				Namespaces: map[string]cache.Config{cfg.istioNamespace(): {}},
+				Field:      fields.OneTermEqualSelector("metadata.name", meshConfigName),
+			},
+			&networkingv1.Sidecar{}: {Transform: cache.TransformStripManagedFields()},
 		},
 	}
 }

@@ -31,6 +31,10 @@ type gatherer struct {
 	grantsOn bool
 	// ambientMesh is --ambient-mesh: every namespace runs in ambient mode.
 	ambientMesh bool
+	// istioNamespace holds the mesh config; allNamespacesInMesh counts every namespace as
+	// one whose pods have sidecars.
+	istioNamespace      string
+	allNamespacesInMesh bool
 }
 
 // serviceAlias reads what bears on a ServiceAlias: its one Service, once the reference to it
@@ -128,6 +132,9 @@ func (g gatherer) facts(ctx context.Context, in desired.Intent, f desired.Facts)
 		return f, err
 	}
 	if f.Ambient, err = g.ambient(ctx, in.Owner.Namespace, in.ServiceNamespace, f.Services); err != nil {
+		return f, err
+	}
+	if f.Mesh, f.MeshNamespaces, f.Sidecars, err = g.visibilityFacts(ctx); err != nil {
 		return f, err
 	}
 	if in.Domain != "" {

@@ -32,5 +32,6 @@ var namespaceAliasKind = aliasKind[*meshaliasv1.NamespaceAlias]{
 		a.Status.Services = int32(len(names))
 		a.Status.ServiceEntries = desired.Listed(names)
 		a.Status.Adopted = desired.Listed(desired.AdoptedNames(plan.Results))
+		a.Status.HiddenFrom = desired.HiddenFrom(plan)
 	},
 }

@@ -29,6 +29,9 @@ func (r *NamespaceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts contr
 		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
 		// A pod of the namespace joins or leaves ambient mode.
+		// Who sees the entries: any Sidecar or the mesh config can hide or show every alias.
+		Watches(&networkingv1.Sidecar{}, handler.EnqueueRequestsFromMapFunc(r.allAliases), builder.WithPredicates(predicate.GenerationChangedPredicate{}, notInitial)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.allAliases), builder.WithPredicates(notInitial)).
 		WatchesMetadata(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfPodNamespace), builder.WithPredicates(labelsChanged)).
 		WithOptions(opts).
 		Named("namespacealias").
@@ -82,6 +85,9 @@ func (r *NamespaceAliasReconciler) aliasesOfPodNamespace(ctx context.Context, o 
 // aliasesOfNamespace wakes a namespace's NamespaceAliases, whose policy its labels decide, and
 // the NamespaceAliases whose domain is the namespace's name.
 func (r *NamespaceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	if inTheMesh(o.GetLabels()) {
+		return r.allAliases(ctx, o)
+	}
 	reqs := r.namespaceAliases(ctx, client.InNamespace(o.GetName()))
 	return append(reqs, r.namespaceAliases(ctx, client.MatchingFields{indexNamespaceAliasDomain: o.GetName()})...)
 }
@@ -108,4 +114,10 @@ func (r *NamespaceAliasReconciler) rivalsOfServiceAlias(ctx context.Context, o c
 
 func (r *NamespaceAliasReconciler) namespaceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	return requestsFor(ctx, r.client, &meshaliasv1.NamespaceAliasList{}, opts...)
+}
+
+// allAliases wakes every alias: a Sidecar, the mesh config, or a namespace joining or leaving
+// the mesh, can change which namespaces see any alias's entries. They change rarely.
+func (r *NamespaceAliasReconciler) allAliases(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.namespaceAliases(ctx)
 }

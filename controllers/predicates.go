@@ -63,4 +63,10 @@ var labelsChanged = predicate.Funcs{
 // namespaceChanged passes the Namespace events that can change a verdict: creation and
 // deletion (a NamespaceAlias's domain may be a namespace's name), and label changes (the
 // AliasDomains' selectors match them).
-var namespaceChanged = labelsChanged
+var namespaceChanged = predicate.And(labelsChanged, notInitial)
+
+// notInitial drops the creations the cache replays when it starts: every alias is reconciled
+// then anyway, and a map to every alias per namespace or Sidecar would cost N×M at start.
+var notInitial = predicate.Funcs{
+	CreateFunc: func(e event.CreateEvent) bool { return !e.IsInInitialList },
+}

@@ -35,6 +35,7 @@ var serviceAliasKind = aliasKind[*meshaliasv1.ServiceAlias]{
 		a.Status.ObservedGeneration = a.Generation
 		a.Status.ServiceEntries = desired.EntryNames(plan.Results)
 		a.Status.Adopted = desired.AdoptedNames(plan.Results)
+		a.Status.HiddenFrom = desired.HiddenFrom(plan)
 		a.Status.Addresses = nil
 		if len(plan.Entries) > 0 {
 			a.Status.Addresses = plan.Entries[0].Spec.Addresses

@@ -38,6 +38,9 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 		Watches(&meshaliasv1.AliasDomain{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAliasDomain), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfNamespace), builder.WithPredicates(namespaceChanged)).
 		// Pods enrolled in ambient mode one by one: the cache holds no other pods.
+		// Who sees the entries: any Sidecar or the mesh config can hide or show every alias.
+		Watches(&networkingv1.Sidecar{}, handler.EnqueueRequestsFromMapFunc(r.allAliases), builder.WithPredicates(predicate.GenerationChangedPredicate{}, notInitial)).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.allAliases), builder.WithPredicates(notInitial)).
 		WatchesMetadata(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.aliasesOfAmbientPod), builder.WithPredicates(labelsChanged)).
 		WithOptions(opts).
 		Named("servicealias").
@@ -68,6 +71,9 @@ func (r *ServiceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o cli
 // AliasDomains' selectors match the labels) and those that name a Service in it (it may have
 // joined ambient mode).
 func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	if inTheMesh(o.GetLabels()) {
+		return r.allAliases(ctx, o)
+	}
 	reqs := r.serviceAliases(ctx, client.InNamespace(o.GetName()))
 	return append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasTargetNamespace: o.GetName()})...)
 }
@@ -121,4 +127,10 @@ func (r *ServiceAliasReconciler) rivalsOfNamespaceAlias(ctx context.Context, o c
 
 func (r *ServiceAliasReconciler) serviceAliases(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
 	return requestsFor(ctx, r.client, &meshaliasv1.ServiceAliasList{}, opts...)
+}
+
+// allAliases wakes every alias: a Sidecar, the mesh config, or a namespace joining or leaving
+// the mesh, can change which namespaces see any alias's entries. They change rarely.
+func (r *ServiceAliasReconciler) allAliases(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx)
 }

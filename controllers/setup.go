@@ -26,6 +26,11 @@ type Config struct {
 	// AmbientMesh says the whole mesh runs in Istio's ambient mode, so that no alias gets an
 	// entry, whatever its namespace's labels say.
 	AmbientMesh bool
+	// IstioNamespace holds Istio's mesh config (the ConfigMap "istio"), and is the root
+	// namespace for Sidecars unless the mesh config says otherwise.
+	IstioNamespace string
+	// AllNamespacesInMesh counts every namespace as having sidecars, whatever its labels.
+	AllNamespacesInMesh bool
 	// ReferenceGrants is whether the Gateway API ReferenceGrant CRD is installed, which
 	// references across namespaces need. Setup finds out.
 	ReferenceGrants bool
@@ -78,4 +83,12 @@ func referenceGrantsInstalled(mapper meta.RESTMapper) (bool, error) {
 	default:
 		return false, fmt.Errorf("finding out whether ReferenceGrants are served: %w", err)
 	}
+}
+
+// istioNamespace is the Istio namespace, istio-system unless set.
+func (c Config) istioNamespace() string {
+	if c.IstioNamespace == "" {
+		return "istio-system"
+	}
+	return c.IstioNamespace
 }

@@ -143,7 +143,7 @@ func operatorConfig(rolePath string) (*rest.Config, error) {
 func startManager() error {
 	mgr, err := ctrl.NewManager(operator, ctrl.Options{
 		Scheme:  scheme,
-		Cache:   controllers.CacheOptions(),
+		Cache:   controllers.CacheOptions(managerConfig),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// The quiet test restarts the operator in this process; its controllers keep their names.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},

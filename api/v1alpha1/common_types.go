@@ -29,6 +29,18 @@ const (
 	// ConditionStalled is True when meshalias cannot make progress without a change by a person.
 	ConditionStalled = "Stalled"
 
+	// ConditionVisible is True when the sidecars of every mesh namespace see the alias's
+	// entries. It never gates Ready: an alias can be served and still hidden by a Sidecar.
+	ConditionVisible = "Visible"
+	// ReasonExported: every mesh namespace sees the entries.
+	ReasonExported = "Exported"
+	// ReasonSidecarScoped: the Sidecar that applies to some mesh namespace does not import
+	// the entries; the message names it and the egress host to add.
+	ReasonSidecarScoped = "SidecarScoped"
+	// ReasonNotExported: exportTo, or the mesh's defaultServiceExportTo, leaves some mesh
+	// namespace out.
+	ReasonNotExported = "NotExported"
+
 	// ReasonSynced: every ServiceEntry is in place and current.
 	ReasonSynced = "Synced"
 	// ReasonServiceNotFound: the named Service does not exist.
@@ -55,3 +67,17 @@ const (
 	// ReasonRetrying: a call to the API server failed; meshalias retries with backoff.
 	ReasonRetrying = "Retrying"
 )
+
+// HiddenFrom says which mesh namespaces' pods do not see an alias's entries.
+type HiddenFrom struct {
+	// Count is how many mesh namespaces miss an entry of the alias.
+	Count int32 `json:"count"`
+	// Namespaces are the first 10 of them, sorted.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Sidecars are the Sidecars that hide an entry, as namespace/name, sorted: the first 10.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Sidecars []string `json:"sidecars,omitempty"`
+}

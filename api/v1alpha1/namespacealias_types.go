@@ -44,7 +44,7 @@ type NamespaceAliasStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration"`
 
-	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention.
+	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention, and Visible.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -65,6 +65,11 @@ type NamespaceAliasStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=100
 	Adopted []string `json:"adopted,omitempty"`
+
+	// HiddenFrom says which mesh namespaces' pods do not see the entries, when some do not:
+	// see the Visible condition for why, and what to add to their Sidecars.
+	// +optional
+	HiddenFrom *HiddenFrom `json:"hiddenFrom,omitempty"`
 }
 
 // NamespaceAlias makes every selected Service x of its namespace also answer as x.<domain>,

@@ -74,7 +74,7 @@ type ServiceAliasStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration"`
 
-	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention.
+	// Conditions: Ready, Reconciling and Stalled, in the kstatus convention, and Visible.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -92,6 +92,11 @@ type ServiceAliasStatus struct {
 	// from another controller (see the operator's --adopt-selector).
 	// +optional
 	Adopted []string `json:"adopted,omitempty"`
+
+	// HiddenFrom says which mesh namespaces' pods do not see the entries, when some do not:
+	// see the Visible condition for why, and what to add to their Sidecars.
+	// +optional
+	HiddenFrom *HiddenFrom `json:"hiddenFrom,omitempty"`
 }
 
 // ServiceAlias gives a Service extra mesh hosts, each served by a ServiceEntry that always

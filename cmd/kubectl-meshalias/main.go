@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/version"
 )
 
 // Exit codes: 0 clean, 1 an error, 3 findings.
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Short:         "Find ServiceEntries that hijack outbound traffic, migrate legacy ones to meshalias aliases, and render aliases for CoreDNS",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints "kubectl-meshalias version <version>" and exits 0.
+		Version: version.String(),
 	}
 	opts.kube.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().BoolVarP(&opts.allNamespaces, "all-namespaces", "A", false, "Look in every namespace, not just the current one.")

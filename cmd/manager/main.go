@@ -5,6 +5,7 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -20,6 +21,7 @@ import (
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/controllers"
+	"github.com/meshalias/meshalias/internal/version"
 )
 
 func main() {
@@ -44,11 +46,18 @@ func main() {
 	flag.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 8, "Workers per controller. Each spends most of its time waiting on the API server.")
 	flag.BoolVar(&cfg.RequireAliasDomain, "require-alias-domain", false, "Refuse every alias host that no AliasDomain allows, even while there is no AliasDomain. Without it, hosts are unchecked until the first AliasDomain exists: fine for a single-tenant cluster, not for a shared one.")
 	flag.BoolVar(&cfg.AmbientMesh, "ambient-mesh", false, "The whole mesh runs in Istio's ambient mode: write no ServiceEntry for any alias (see docs/ambient.md). Namespaces and pods labelled istio.io/dataplane-mode=ambient are found without it.")
+	flag.StringVar(&cfg.IstioNamespace, "istio-namespace", "istio-system", "Istio's namespace: its ConfigMap \"istio\" holds the mesh config, and it is the root namespace of Sidecars unless the mesh config names another.")
+	flag.BoolVar(&cfg.AllNamespacesInMesh, "all-namespaces-in-mesh", false, "Count every namespace as having sidecars for the Visible condition, not only those labelled istio-injection=enabled or istio.io/rev.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Println("manager", version.String())
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 	if adoptSelector != "" {
@@ -80,7 +89,7 @@ func main() {
 	restConfig := ctrl.GetConfigOrDie()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         controllers.CacheOptions(cfg),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
@@ -106,7 +115,7 @@ func main() {
 		log.Error(err, "Adding the readiness check")
 		os.Exit(1)
 	}
-	log.Info("Starting meshalias", "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect, "adoptSelector", adoptSelector, "requireAliasDomain", cfg.RequireAliasDomain)
+	log.Info("Starting meshalias", "version", version.String(), "clusterDomain", cfg.ClusterDomain, "leaderElection", leaderElect, "adoptSelector", adoptSelector, "requireAliasDomain", cfg.RequireAliasDomain)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "Running the manager")
 		os.Exit(1)

@@ -137,22 +137,23 @@ func run(once bool) error {
 
 // startOperator runs meshalias in this process, with the options cmd/manager uses.
 func startOperator(ctx context.Context, cluster *localcluster.Cluster, scheme *runtime.Scheme) (<-chan struct{}, error) {
+	operator := controllers.Config{
+		ClusterDomain:           "cluster.local",
+		MaxConcurrentReconciles: 2,
+		AdoptSelector:           labels.SelectorFromSet(legacyLabels),
+		RequireAliasDomain:      true,
+	}
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS = -1 // as ctrl.GetConfig does for cmd/manager
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
-		Cache:   controllers.CacheOptions(),
+		Cache:   controllers.CacheOptions(operator),
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := controllers.Setup(ctx, mgr, controllers.Config{
-		ClusterDomain:           "cluster.local",
-		MaxConcurrentReconciles: 2,
-		AdoptSelector:           labels.SelectorFromSet(legacyLabels),
-		RequireAliasDomain:      true,
-	}); err != nil {
+	if err := controllers.Setup(ctx, mgr, operator); err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})

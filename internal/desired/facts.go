@@ -5,6 +5,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshalias/meshalias/internal/hostpolicy"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // Facts is what the cluster holds that bears on an Intent, as read from the cache.
@@ -38,4 +39,8 @@ type Facts struct {
 	// Adoptable holds, per host, an unmanaged entry in the owner's namespace that the
 	// adoption selector matches: it is taken over in place instead of being a conflict.
 	Adoptable map[string]*networkingv1.ServiceEntry
+	// Mesh, MeshNamespaces and Sidecars decide which namespaces' pods see the entries.
+	Mesh           visibility.Mesh
+	MeshNamespaces []string
+	Sidecars       []visibility.Sidecar
 }

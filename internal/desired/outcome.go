@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // Outcome is the verdict on one reconcile of an alias, in the kstatus vocabulary.
@@ -18,6 +19,11 @@ type Outcome struct {
 	Message string
 	// Stalled is set when no retry helps: a person, or another object, has to change.
 	Stalled bool
+	// Judged is set when the pass judged the alias whole, visibility included; a retry
+	// leaves the Visible condition as it was.
+	Judged bool
+	// Visibility is who sees the entries; nil when there is no entry to see.
+	Visibility *visibility.Summary
 }
 
 // reasonOrder ranks problems: the one a person should fix first is reported.
@@ -33,6 +39,12 @@ var reasonOrder = []string{
 
 // ServiceAliasOutcome judges a ServiceAlias's plan: every host must be served.
 func ServiceAliasOutcome(plan Plan) Outcome {
+	o := serviceAliasVerdict(plan)
+	o.Judged, o.Visibility = true, plan.Visibility
+	return o
+}
+
+func serviceAliasVerdict(plan Plan) Outcome {
 	if plan.Problem != nil {
 		return stoppedOutcome(plan.Problem)
 	}
@@ -48,6 +60,12 @@ func ServiceAliasOutcome(plan Plan) Outcome {
 // NamespaceAliasOutcome judges a NamespaceAlias's plan. Services that can never be aliased
 // (headless, ExternalName, no TCP port) are skipped and named, without failing the alias.
 func NamespaceAliasOutcome(plan Plan) Outcome {
+	o := namespaceAliasVerdict(plan)
+	o.Judged, o.Visibility = true, plan.Visibility
+	return o
+}
+
+func namespaceAliasVerdict(plan Plan) Outcome {
 	if plan.Problem != nil {
 		return stoppedOutcome(plan.Problem)
 	}
@@ -98,6 +116,29 @@ func SetConditions(conditions *[]metav1.Condition, generation int64, o Outcome) 
 	} else {
 		meta.RemoveStatusCondition(conditions, meshaliasv1.ConditionReconciling)
 	}
+	switch {
+	case !o.Judged:
+	case o.Visibility == nil:
+		meta.RemoveStatusCondition(conditions, meshaliasv1.ConditionVisible)
+	case o.Visibility.Reason == "":
+		meta.SetStatusCondition(conditions, metav1.Condition{
+			Type: meshaliasv1.ConditionVisible, Status: metav1.ConditionTrue, Reason: meshaliasv1.ReasonExported, Message: o.Visibility.Message, ObservedGeneration: generation,
+		})
+	default:
+		meta.SetStatusCondition(conditions, metav1.Condition{
+			Type: meshaliasv1.ConditionVisible, Status: metav1.ConditionFalse, Reason: o.Visibility.Reason, Message: o.Visibility.Message, ObservedGeneration: generation,
+		})
+	}
+}
+
+// HiddenFrom is what a status says of the namespaces that miss the entries; nil when none
+// does, or when there is no entry.
+func HiddenFrom(plan Plan) *meshaliasv1.HiddenFrom {
+	v := plan.Visibility
+	if v == nil || v.Count == 0 {
+		return nil
+	}
+	return &meshaliasv1.HiddenFrom{Count: int32(v.Count), Namespaces: v.Namespaces, Sidecars: v.Sidecars}
 }
 
 // EntryNames lists, sorted, the entries that serve the results' hosts.

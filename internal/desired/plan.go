@@ -8,6 +8,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // Problem says why an alias host has no ServiceEntry. Reason is one of the condition reasons
@@ -40,6 +41,8 @@ type Plan struct {
 	Results []HostResult
 	// Problem, when set, stops the whole alias: it serves no host, whatever each host is like.
 	Problem *Problem
+	// Visibility says which mesh namespaces see the entries; nil when there is none.
+	Visibility *visibility.Summary
 }
 
 // MakePlan decides, without side effects, which ServiceEntries an alias should own.
@@ -106,7 +109,24 @@ func MakePlan(in Intent, facts Facts, clusterDomain string) Plan {
 			plan.Prune = append(plan.Prune, se)
 		}
 	}
+	if len(plan.Entries) > 0 {
+		summary := visibility.Summarize(facts.Mesh, VisibilityEntries(plan.Entries), facts.MeshNamespaces, facts.Sidecars)
+		plan.Visibility = &summary
+	}
 	return plan
+}
+
+// VisibilityEntries is how the visibility rules see ServiceEntries.
+func VisibilityEntries(entries []*networkingv1.ServiceEntry) []visibility.Entry {
+	out := make([]visibility.Entry, 0, len(entries))
+	for _, se := range entries {
+		e := visibility.Entry{Namespace: se.Namespace, Name: se.Name, Hosts: se.Spec.Hosts, ExportTo: se.Spec.ExportTo}
+		for _, p := range se.Spec.Ports {
+			e.Ports = append(e.Ports, p.Number)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // aliasProblem says why an alias can serve none of its hosts: it may not use the Service it

@@ -24,6 +24,7 @@ import (
 func newAuditCommand(opts *options) *cobra.Command {
 	var clusterDomain string
 	var requireAliasDomain bool
+	var mesh meshFlags
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "List the ServiceEntries that send every connection on a port to one service",
@@ -35,6 +36,12 @@ SNI and are safe. Resolution NONE passes traffic on and is reported as info.
 It also flags, as critical, an entry whose host is a Kubernetes Service's own name
 (<svc>.<ns> or <svc>.<ns>.svc), which takes that Service's HTTP traffic; and, as a warning,
 an entry whose hosts no AliasDomain allows its namespace to claim.
+
+Which namespaces a finding reaches follows pilot's rules: exportTo, else the mesh config's
+defaultServiceExportTo, then each mesh namespace's Sidecar (or the root namespace's). A
+catch-all that reaches namespaces where the TLS or HTTPS entries that hid it from their hosts
+do not is reported as unmasked-catch-all: the incident's second failure. --assume judges
+Sidecars, entries or a mesh config before they are applied.
 
 Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 		Example: "  kubectl meshalias audit -A\n  kubectl meshalias audit -n abc -o json",
@@ -51,8 +58,16 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 			if err != nil {
 				return err
 			}
-			findings := audit.All(list.Items, names)
-			if err := printFindings(cmd.OutOrStdout(), opts.output, findings, len(list.Items), where); err != nil {
+			st, ok, err := mesh.read(cmd.Context(), c, names.NamespaceLabels, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			if ok {
+				names.Mesh, names.MeshNamespaces, names.Sidecars = st.mesh, st.namespaces, st.sidecars
+			}
+			entries := st.withAssumed(list.Items)
+			findings := audit.All(entries, names)
+			if err := printFindings(cmd.OutOrStdout(), opts.output, findings, len(entries), where); err != nil {
 				return err
 			}
 			for _, f := range findings {
@@ -65,6 +80,7 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "", "Output format: table (default), json or yaml.")
 	cmd.Flags().StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, as the operator's --cluster-domain.")
+	mesh.add(cmd)
 	cmd.Flags().BoolVar(&requireAliasDomain, "require-alias-domain", false, "Judge hosts as the operator run with --require-alias-domain does: refused unless an AliasDomain allows them.")
 	return cmd
 }

@@ -54,7 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	opts.kube.AddFlags(root.PersistentFlags())
 	root.PersistentFlags().BoolVarP(&opts.allNamespaces, "all-namespaces", "A", false, "Look in every namespace, not just the current one.")
-	root.AddCommand(newAuditCommand(opts), newMigrateCommand(opts), newDNSCommand(opts))
+	root.AddCommand(newAuditCommand(opts), newMigrateCommand(opts), newDNSCommand(opts), newExplainCommand(opts))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

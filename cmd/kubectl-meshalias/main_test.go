@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -344,5 +346,116 @@ func TestDNSCoreDNS(t *testing.T) {
 	}
 	if code, _, errOut := plugin(t, "dns"); code != exitError || !strings.Contains(errOut, "--coredns") {
 		t.Errorf("dns without --coredns: exit %d, %q", code, errOut)
+	}
+}
+
+func labelNamespace(t *testing.T, ns string, labels map[string]string) {
+	t.Helper()
+	obj := &corev1.Namespace{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: ns}, obj); err != nil {
+		t.Fatal(err)
+	}
+	obj.Labels = labels
+	if err := k8s.Update(context.Background(), obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func explainJSON(t *testing.T, args ...string) Explanation {
+	t.Helper()
+	code, out, errOut := plugin(t, append([]string{"explain", "-o", "json"}, args...)...)
+	var ex Explanation
+	if err := json.Unmarshal([]byte(out), &ex); code != 0 || err != nil {
+		t.Fatalf("explain %v: exit %d, %v\n%s%s", args, code, err, out, errOut)
+	}
+	return ex
+}
+
+// explain tells one namespace's story of one host: the entry, the Sidecar and the line to
+// add, DNS, and the catch-all that takes the traffic when the entry is hidden. --assume
+// judges a Sidecar before it is applied.
+func TestExplain(t *testing.T) {
+	ctx := context.Background()
+	abc, web := namespace(t), namespace(t)
+	labelNamespace(t, web, map[string]string{"istio-injection": "enabled"})
+	host := "traefik." + abc + ".explain"
+	alias := entry(abc, "traefik-alias", host, "HTTPS", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.12"} })
+	legacy := entry(abc, "legacy", "legacy."+abc+".explain", "TCP", nil)
+	for _, o := range []client.Object{alias, legacy} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ex := explainJSON(t, host, "--from", web)
+	if ex.Entry == nil || ex.Entry.Name != "traefik-alias" || !ex.DNSProxyAnswers || ex.Sidecar != "" || !slices.Contains(ex.CatchAlls, abc+"/legacy on 443/TCP") {
+		t.Errorf("with no Sidecar: %+v", ex)
+	}
+
+	sc := &networkingv1.Sidecar{ObjectMeta: metav1.ObjectMeta{Namespace: web, Name: "default"},
+		Spec: networkingapi.Sidecar{Egress: []*networkingapi.IstioEgressListener{{Hosts: []string{"./*"}}}}}
+	if err := k8s.Create(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	ex = explainJSON(t, host, "--from", web)
+	if ex.Entry != nil || ex.Sidecar != web+"/default" || ex.AddEgressHost != abc+"/"+host || ex.DNSProxyAnswers || len(ex.CatchAlls) != 0 {
+		t.Errorf("behind ./*: %+v", ex)
+	}
+	code, out, _ := plugin(t, "explain", host, "--from", web)
+	if code != 0 || !strings.Contains(out, `add "`+abc+"/"+host+`" to its egress hosts`) {
+		t.Errorf("text output: exit %d\n%s", code, out)
+	}
+
+	// The fix, judged before it is applied.
+	fix := filepath.Join(t.TempDir(), "sidecar.yaml")
+	if err := os.WriteFile(fix, []byte(fmt.Sprintf("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: %s}\nspec:\n  egress:\n  - hosts: [\"./*\", \"%s/%s\"]\n", web, abc, host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ex := explainJSON(t, host, "--from", web, "--assume", fix); ex.Entry == nil || ex.AddEgressHost != "" {
+		t.Errorf("with the fix assumed: %+v", ex)
+	}
+	if code, _, errOut := plugin(t, "explain", host); code != exitError || !strings.Contains(errOut, "--from") {
+		t.Errorf("no --from: exit %d %q", code, errOut)
+	}
+}
+
+// The change that started the incident, judged before it is applied: a root-namespace
+// Sidecar with ./* unmasks abc's catch-all for the hosts of default's TLS entries.
+func TestAuditAssumeUnmasks(t *testing.T) {
+	ctx := context.Background()
+	abc, def := namespace(t), namespace(t)
+	for _, ns := range []string{abc, def} {
+		labelNamespace(t, ns, map[string]string{"istio-injection": "enabled"})
+	}
+	legacy := entry(abc, "traefik-cutom-name", "traefik.cutom-name", "TCP", nil)
+	sni := entry(def, "baidu", "baidu.com", "TLS", func(s *networkingapi.ServiceEntry) { s.Location = networkingapi.ServiceEntry_MESH_EXTERNAL })
+	for _, o := range []client.Object{legacy, sni} {
+		if err := k8s.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rules := func(args ...string) []string {
+		_, out, errOut := plugin(t, append([]string{"audit", "-A", "-o", "json"}, args...)...)
+		var findings []audit.Finding
+		if err := json.Unmarshal([]byte(out), &findings); err != nil {
+			t.Fatalf("%v\n%s%s", err, out, errOut)
+		}
+		var got []string
+		for _, f := range findings {
+			if f.Namespace == abc {
+				got = append(got, f.Rule+" "+strings.Join(f.AffectedNamespaces, ","))
+			}
+		}
+		return got
+	}
+	if got := rules(); slices.Contains(got, audit.RuleUnmasked+" "+abc) {
+		t.Errorf("before the Sidecar: %v", got)
+	}
+	root := filepath.Join(t.TempDir(), "root-sidecar.yaml")
+	if err := os.WriteFile(root, []byte("apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: default, namespace: istio-system}\nspec:\n  egress:\n  - hosts: [\"./*\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := rules("--assume", root); !slices.Contains(got, audit.RuleUnmasked+" "+abc) {
+		t.Errorf("with a root ./* Sidecar assumed, want abc's catch-all unmasked for abc: %v", got)
 	}
 }

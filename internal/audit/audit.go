@@ -40,6 +40,9 @@ const (
 	// RuleAmbientVIP: the entry's addresses hold the VIP of a Service in an ambient
 	// namespace, whose slot in ztunnel the entry can take.
 	RuleAmbientVIP = "ambient-vip"
+	// RuleUnmasked: a catch-all reaches namespaces where the SNI entries that kept it from
+	// their hosts do not: the incident's second failure.
+	RuleUnmasked = "unmasked-catch-all"
 )
 
 // severityOrder sorts findings: what takes traffic first.
@@ -117,8 +120,16 @@ func narrowedByAddresses(addresses []string) bool {
 	return false
 }
 
-// Entry audits one ServiceEntry on its own, without the competition between entries.
+// Reach says which namespaces' sidecars see an entry; ["*"] means all of them.
+type Reach func(*networkingv1.ServiceEntry) []string
+
+// Entry audits one ServiceEntry on its own, without the competition between entries, with
+// its reach read from exportTo alone.
 func Entry(se *networkingv1.ServiceEntry) (Finding, bool) {
+	return entryReaching(se, AffectedNamespaces)
+}
+
+func entryReaching(se *networkingv1.ServiceEntry, reach Reach) (Finding, bool) {
 	ports := catchAllPorts(se)
 	if len(ports) == 0 {
 		return Finding{}, false
@@ -128,25 +139,25 @@ func Entry(se *networkingv1.ServiceEntry) (Finding, bool) {
 		Name:               se.Name,
 		Rule:               RuleCatchAll,
 		Hosts:              slices.Clone(se.Spec.Hosts),
-		AffectedNamespaces: AffectedNamespaces(se),
+		AffectedNamespaces: reach(se),
 	}
 	for _, p := range ports {
 		f.Ports = append(f.Ports, fmt.Sprintf("%d/%s", p.number, p.protocol))
 	}
-	reach := "every namespace's sidecars"
+	who := "every namespace's sidecars"
 	if !slices.Equal(f.AffectedNamespaces, []string{AllNamespaces}) {
-		reach = "the sidecars of " + listOrNone(f.AffectedNamespaces)
+		who = "the sidecars of " + listOrNone(capped(f.AffectedNamespaces))
 	}
 	if len(f.AffectedNamespaces) == 0 {
 		return Finding{}, false // exported nowhere: no sidecar sees it
 	}
 	if se.Spec.Resolution == networkingapi.ServiceEntry_NONE {
 		f.Severity = SeverityInfo
-		f.Message = fmt.Sprintf("no addresses and resolution NONE: %s claim port %s for it, but pass connections on to their original destination", reach, strings.Join(f.Ports, ", "))
+		f.Message = fmt.Sprintf("no addresses and resolution NONE: %s claim port %s for it, but pass connections on to their original destination", who, strings.Join(f.Ports, ", "))
 		return f, true
 	}
 	f.Severity = SeverityCritical
-	f.Message = fmt.Sprintf("no addresses: %s send every connection on port %s, to any destination, to %s", reach, strings.Join(f.Ports, ", "), strings.Join(f.Hosts, ", "))
+	f.Message = fmt.Sprintf("no addresses: %s send every connection on port %s, to any destination, to %s", who, strings.Join(f.Ports, ", "), strings.Join(f.Hosts, ", "))
 	return f, true
 }
 
@@ -174,11 +185,15 @@ func AffectedNamespaces(se *networkingv1.ServiceEntry) []string {
 
 // Entries audits a set of entries, and names, for each critical finding, the other entries
 // that take the same port for some of the same sidecars: each sidecar keeps one of them, so
-// pods disagree on where a connection goes.
+// pods disagree on where a connection goes. Reach is read from exportTo alone.
 func Entries(entries []*networkingv1.ServiceEntry) []Finding {
+	return entriesReaching(entries, AffectedNamespaces)
+}
+
+func entriesReaching(entries []*networkingv1.ServiceEntry, reach Reach) []Finding {
 	var findings []Finding
 	for _, se := range entries {
-		if f, ok := Entry(se); ok {
+		if f, ok := entryReaching(se, reach); ok {
 			findings = append(findings, f)
 		}
 	}

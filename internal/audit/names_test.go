@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshalias/meshalias/internal/hostpolicy"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 func TestNamingRules(t *testing.T) {
@@ -77,5 +78,42 @@ func TestNamingRules(t *testing.T) {
 	se := entry("evil", "e", withHost("evil", "example.org", nil))
 	if f, ok := (Names{ClusterDomain: "cluster.local"}).PolicyBreach(se); ok {
 		t.Errorf("no policy, yet a finding: %+v", f)
+	}
+}
+
+// The incident's second failure: MESH_EXTERNAL entries in default, TLS on 443, had hidden the
+// legacy catch-all from their hosts; a root-namespace Sidecar with ./* stopped them reaching
+// abc, and abc's pods' connections to those hosts went to the catch-all's service.
+func TestUnmaskedCatchAll(t *testing.T) {
+	legacy := entry("abc", "traefik-cutom-name", nil)
+	sni := entry("default", "baidu", func(s *networkingapi.ServiceEntry) {
+		s.Hosts = []string{"baidu.com"}
+		s.Location = networkingapi.ServiceEntry_MESH_EXTERNAL
+		s.Ports[0].Protocol = "TLS"
+	})
+	names := Names{
+		Mesh:           visibility.Mesh{RootNamespace: "istio-system"},
+		MeshNamespaces: []string{"abc", "default", "web"},
+	}
+	before := All([]*networkingv1.ServiceEntry{legacy, sni}, names)
+	for _, f := range before {
+		if f.Rule == RuleUnmasked {
+			t.Fatalf("without a Sidecar the SNI entry reaches everyone the catch-all does: %+v", f)
+		}
+	}
+
+	names.Sidecars = []visibility.Sidecar{{Namespace: "istio-system", Name: "default", Egress: []visibility.Listener{{Hosts: []string{"./*"}}}}}
+	after := All([]*networkingv1.ServiceEntry{legacy, sni}, names)
+	var unmasked []Finding
+	for _, f := range after {
+		if f.Rule == RuleUnmasked {
+			unmasked = append(unmasked, f)
+		}
+		if f.Rule == RuleCatchAll && strings.Join(f.AffectedNamespaces, ",") != "abc" {
+			t.Errorf("the catch-all's reach follows the Sidecar: %v, want abc alone", f.AffectedNamespaces)
+		}
+	}
+	if len(unmasked) != 1 || strings.Join(unmasked[0].AffectedNamespaces, ",") != "abc" || !strings.Contains(unmasked[0].Message, "default/baidu (baidu.com)") {
+		t.Errorf("unmasked findings %+v, want one for abc naming default/baidu", unmasked)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -108,6 +109,9 @@ func run(once bool) error {
 	}
 	verdict := judge(ctx, c)
 	show(ctx, c)
+	if verdict == nil {
+		verdict = sidecarScene(ctx, c)
+	}
 	if err := printAudit(ctx, c, "The audit, after: the legacy entry now carries traefik's ClusterIP"); err != nil {
 		return err
 	}
@@ -281,19 +285,20 @@ func legacyEntry() *networkingv1.ServiceEntry {
 // judge waits for the aliases to settle and checks what a person would check.
 func judge(ctx context.Context, c client.Client) error {
 	step("Waiting for the aliases to be Ready")
-	deadline := time.Now().Add(60 * time.Second)
+	return waitUntil(ctx, func() error { return check(ctx, c) })
+}
+
+// waitUntil polls cond for a minute, and returns its last error if it never held.
+func waitUntil(ctx context.Context, cond func() error) error {
 	var last error
-	for time.Now().Before(deadline) {
-		if last = check(ctx, c); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		last = cond()
+		return last == nil, nil
+	})
+	if err != nil && last != nil {
+		return last
 	}
-	return last
+	return err
 }
 
 func check(ctx context.Context, c client.Client) error {

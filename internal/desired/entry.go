@@ -98,25 +98,28 @@ func BuildServiceEntry(req EntryRequest) (*networkingv1.ServiceEntry, *Problem) 
 	}, nil
 }
 
-// clusterIPs returns the Service's usable ClusterIPs: none for a headless or ExternalName
+// clusterIPs returns the Service's usable ClusterIP, the primary one: none for a headless or ExternalName
 // Service.
 func clusterIPs(svc *corev1.Service) []string {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return nil
 	}
-	ips := svc.Spec.ClusterIPs
-	if len(ips) == 0 && svc.Spec.ClusterIP != "" {
-		ips = []string{svc.Spec.ClusterIP}
+	// The primary ClusterIP only, for a dual-stack Service too. Measured with pilot (e2e
+	// TestDualStack): an entry with both ClusterIPs gives a dual-stack sidecar that sees the
+	// Service two listeners on the IPv6 ClusterIP, which Envoy refuses as duplicates, and under
+	// a Sidecar that imports the alias alone pilot keeps one family at random. With the
+	// primary only, every sidecar's listeners are valid and a sidecar that sees the Service
+	// reaches it on either ClusterIP; the IPv6 ClusterIP reaches the alias's entry only there.
+	ip := svc.Spec.ClusterIP
+	if len(svc.Spec.ClusterIPs) > 0 {
+		ip = svc.Spec.ClusterIPs[0]
 	}
-	var out []string
-	for _, ip := range ips {
-		// "None" marks a headless Service; anything else that is not an IP is not an address
-		// a sidecar could bind a listener to.
-		if net.ParseIP(ip) != nil {
-			out = append(out, ip)
-		}
+	// "None" marks a headless Service; anything else that is not an IP is not an address a
+	// sidecar could bind a listener to.
+	if net.ParseIP(ip) == nil {
+		return nil
 	}
-	return out
+	return []string{ip}
 }
 
 // entryPorts maps the Service's ports, or the wanted subset of them, to ServiceEntry ports.

@@ -58,10 +58,10 @@ func TestBuildServiceEntry(t *testing.T) {
 			},
 		},
 		{
-			name: "dual stack keeps both ClusterIPs",
+			name: "dual stack takes the primary ClusterIP: two give pilot duplicate listeners",
 			svc:  testService(func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.96.0.12", "fd00::12"} }),
 			check: func(t *testing.T, addresses []string, _ map[uint32]string, _, _ string) {
-				if !slices.Equal(addresses, []string{"10.96.0.12", "fd00::12"}) {
+				if !slices.Equal(addresses, []string{"10.96.0.12"}) {
 					t.Errorf("addresses %v", addresses)
 				}
 			},

@@ -35,8 +35,9 @@ func Start(t *testing.T) (*rest.Config, client.Client) {
 	return c.Config, c.Client
 }
 
-// Run is Start, returning the whole Cluster.
-func Run(t *testing.T) *Cluster {
+// Run is Start, returning the whole Cluster. Options change how the apiserver runs; without
+// them it is envtest's default: a single-stack IPv4 Service range, 10.0.0.0/24.
+func Run(t *testing.T, opts ...Option) *Cluster {
 	t.Helper()
 	assets, err := assetsDir()
 	if err != nil {
@@ -52,6 +53,9 @@ func Run(t *testing.T) *Cluster {
 			Paths:              []string{filepath.Join(RepoRoot(), "config", "crd", "bases"), istio},
 			ErrorIfPathMissing: true,
 		},
+	}
+	for _, o := range opts {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

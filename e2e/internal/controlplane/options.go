@@ -1,0 +1,20 @@
+package controlplane
+
+import "sigs.k8s.io/controller-runtime/pkg/envtest"
+
+// Option changes how Run starts the control plane.
+type Option func(*envtest.Environment)
+
+// DualStackServiceRange is a Service range of both IP families, IPv4 first: a Service that asks
+// for both (ipFamilyPolicy PreferDualStack or RequireDualStack) gets a ClusterIP from each, and
+// its spec.clusterIP is the IPv4 one. /108 is the largest IPv6 range kube-apiserver accepts.
+const DualStackServiceRange = "10.0.0.0/24,fd00::/108"
+
+// ServiceClusterIPRange runs kube-apiserver with --service-cluster-ip-range=cidrs instead of
+// envtest's 10.0.0.0/24: one CIDR, or one of each IP family separated by a comma for a
+// dual-stack cluster (DualStackServiceRange).
+func ServiceClusterIPRange(cidrs string) Option {
+	return func(env *envtest.Environment) {
+		env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", cidrs)
+	}
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds CoreDNS from the Go module proxy into bin/coredns/<version>/coredns, once per machine,
+# with only the plugins the e2e tests use (hack/coredns/main.go). The sources are pinned by
+# hack/coredns/go.mod, a module of its own: CoreDNS needs k8s.io v0.37.x, the e2e module's
+# Istio pins v0.36.x. Nothing is downloaded from anywhere else. Prints the folder on its last
+# line. The binary is kept by version only: after changing hack/coredns/main.go (its plugins),
+# delete bin/coredns/<version>/ to rebuild.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+version="$(cd "$root/hack/coredns" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
+out="$root/bin/coredns/$version"
+mkdir -p "$out"
+
+if [[ -x "$out/coredns" ]]; then
+	echo "coredns: $version already built" >&2
+else
+	echo "coredns: building coredns $version (hack/coredns)..." >&2
+	start=$(date +%s)
+	# Build to a temporary name of this run's own, so that an interrupted build never leaves a
+	# half-written binary and two builds at once never take each other's file.
+	(cd "$root/hack/coredns" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/.coredns.tmp.$$" .)
+	mv "$out/.coredns.tmp.$$" "$out/coredns"
+	echo "coredns: built coredns in $(( $(date +%s) - start ))s" >&2
+fi
+echo "$out"

@@ -47,18 +47,9 @@ func TestDNS(t *testing.T) {
 	ctx := context.Background()
 	corednsBin, err := dns.BuildCoreDNS(controlplane.RepoRoot(), func(line string) { t.Log(line) })
 	must(t, err)
-	bins := buildBinaries(t)
-	cluster := controlplane.Run(t)
+	bins, cluster, op := runOperator(t)
 	c := cluster.Client
-	installDefault(t, cluster)
-	op := newOperator(t, bins.Manager, cluster)
-	op.Start(t)
-
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
-	}
+	step := steps(t)
 
 	// Service name -> ClusterIP, and alias host -> the Service it stands for.
 	clusterIPs := map[string]string{}
@@ -253,18 +244,9 @@ const (
 // comparison with an entry that carries the Service's primary (IPv4) ClusterIP only.
 func TestDualStack(t *testing.T) {
 	ctx := context.Background()
-	bins := buildBinaries(t)
-	cluster := controlplane.Run(t, controlplane.ServiceClusterIPRange(controlplane.DualStackServiceRange))
+	_, cluster, op := runOperator(t, controlplane.ServiceClusterIPRange(controlplane.DualStackServiceRange))
 	c := cluster.Client
-	installDefault(t, cluster)
-	op := newOperator(t, bins.Manager, cluster)
-	op.Start(t)
-
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
-	}
+	step := steps(t)
 
 	var svc *corev1.Service
 	var entry *unstructured.Unstructured

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	"github.com/meshalias/meshalias/e2e/internal/aliasdomain"
+	"github.com/meshalias/meshalias/e2e/internal/binaries"
 	"github.com/meshalias/meshalias/e2e/internal/controlplane"
 	"github.com/meshalias/meshalias/e2e/internal/identity"
 	"github.com/meshalias/meshalias/e2e/internal/install"
@@ -163,5 +164,27 @@ func whileAlive(op *operator.Operator, check func() error) func() error {
 			return err
 		}
 		return check()
+	}
+}
+
+// runOperator starts a control plane, installs config/default and runs the operator on it as
+// the shipped Deployment does: where every story of the operator starts.
+func runOperator(t *testing.T, opts ...controlplane.Option) (binaries.Set, *controlplane.Cluster, *operator.Operator) {
+	t.Helper()
+	bins := buildBinaries(t)
+	cluster := controlplane.Run(t, opts...)
+	installDefault(t, cluster)
+	op := newOperator(t, bins.Manager, cluster)
+	op.Start(t)
+	return bins, cluster, op
+}
+
+// steps runs each step as a subtest and stops the test at the first that fails: every step
+// builds on the ones before it.
+func steps(t *testing.T) func(name string, f func(t *testing.T)) {
+	return func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
 	}
 }

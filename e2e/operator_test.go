@@ -52,11 +52,7 @@ func TestOperator(t *testing.T) {
 	op := newOperator(t, bins.Manager, cluster)
 	op.Start(t)
 
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
-	}
+	step := steps(t)
 	alive := func(check func() error) func() error { return whileAlive(op, check) }
 
 	var traefik, serviceAPI *corev1.Service

@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/meshalias/meshalias/e2e/internal/aliasdomain"
-	"github.com/meshalias/meshalias/e2e/internal/controlplane"
 	"github.com/meshalias/meshalias/e2e/internal/operator"
 	"github.com/meshalias/meshalias/e2e/internal/pilot"
 	"github.com/meshalias/meshalias/e2e/internal/poll"
@@ -41,18 +40,9 @@ const (
 // namespace the policy now gives it to.
 func TestHostPolicy(t *testing.T) {
 	ctx := context.Background()
-	bins := buildBinaries(t)
-	cluster := controlplane.Run(t)
+	_, cluster, op := runOperator(t)
 	c := cluster.Client
-	installDefault(t, cluster)
-	op := newOperator(t, bins.Manager, cluster)
-	op.Start(t)
-
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
-	}
+	step := steps(t)
 	alive := func(check func() error) func() error { return whileAlive(op, check) }
 
 	squatWeb, shopWeb := httpService(squatterNS, web), httpService(ownerNS, web)

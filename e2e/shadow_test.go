@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/meshalias/meshalias/e2e/internal/controlplane"
 	"github.com/meshalias/meshalias/e2e/internal/live"
 	"github.com/meshalias/meshalias/e2e/internal/pilot"
 	"github.com/meshalias/meshalias/e2e/internal/poll"
@@ -37,18 +36,9 @@ const (
 // the host policy. Istio's pilot judges the live objects before and after.
 func TestShadowedServiceNames(t *testing.T) {
 	ctx := context.Background()
-	bins := buildBinaries(t)
-	cluster := controlplane.Run(t)
+	_, cluster, op := runOperator(t)
 	c := cluster.Client
-	installDefault(t, cluster)
-	op := newOperator(t, bins.Manager, cluster)
-	op.Start(t)
-
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
-			t.FailNow()
-		}
-	}
+	step := steps(t)
 	alive := func(check func() error) func() error { return whileAlive(op, check) }
 
 	var prodPayments, evilPayments *corev1.Service

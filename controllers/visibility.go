@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -64,11 +65,7 @@ func (g gatherer) visibilityFacts(ctx context.Context) (visibility.Mesh, []strin
 	}
 	sidecars := make([]visibility.Sidecar, 0, len(list.Items))
 	for _, s := range sortedByAge(list.Items) {
-		sc := visibility.Sidecar{Namespace: s.Namespace, Name: s.Name, Selective: s.Spec.WorkloadSelector != nil}
-		for _, l := range s.Spec.Egress {
-			sc.Egress = append(sc.Egress, visibility.Listener{Port: l.GetPort().GetNumber(), Hosts: l.Hosts})
-		}
-		sidecars = append(sidecars, sc)
+		sidecars = append(sidecars, visibility.FromSidecar(s))
 	}
 	return mesh, inMesh, sidecars, nil
 }
@@ -79,11 +76,15 @@ func inTheMesh(labels map[string]string) bool {
 	return labels["istio-injection"] == "enabled" || rev
 }
 
-// sortedByAge orders Sidecars as pilot does when a namespace has several: the oldest first.
+// sortedByAge orders Sidecars as pilot does when a namespace has several: the oldest first,
+// then by name.
 func sortedByAge(items []*networkingv1.Sidecar) []*networkingv1.Sidecar {
 	out := append([]*networkingv1.Sidecar(nil), items...)
 	slices.SortStableFunc(out, func(a, b *networkingv1.Sidecar) int {
-		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
 	})
 	return out
 }

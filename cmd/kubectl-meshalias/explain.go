@@ -107,7 +107,7 @@ hidden. The rules are pilot's; --assume judges config before it is applied.`,
 func explain(host, from string, st meshState, entries []*networkingv1.ServiceEntry) Explanation {
 	ex := Explanation{Host: host, From: from}
 	var ports []uint32
-	for _, se := range entries {
+	for _, se := range byPilotsPreference(entries, from) {
 		if !slices.Contains(se.Spec.Hosts, host) {
 			continue
 		}
@@ -179,6 +179,28 @@ func explain(host, from string, st meshState, entries []*networkingv1.ServiceEnt
 		ex.Verdict = fmt.Sprintf("does not see %s's entry: the name does not resolve through the DNS proxy, and calls by address bypass the alias", host)
 	}
 	return ex
+}
+
+// byPilotsPreference orders entries as pilot picks one of several for a host: the pod's own
+// namespace first, then the oldest, then by name and namespace (push_context.go).
+func byPilotsPreference(entries []*networkingv1.ServiceEntry, from string) []*networkingv1.ServiceEntry {
+	out := slices.Clone(entries)
+	slices.SortStableFunc(out, func(a, b *networkingv1.ServiceEntry) int {
+		if (a.Namespace == from) != (b.Namespace == from) {
+			if a.Namespace == from {
+				return -1
+			}
+			return 1
+		}
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace, b.Namespace)
+	})
+	return out
 }
 
 func printExplanation(w io.Writer, ex Explanation) error {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -107,14 +108,13 @@ func (f meshFlags) read(ctx context.Context, c client.Client, labels map[string]
 	}
 	// Pilot takes the oldest Sidecar of a namespace; an assumed one is the newest.
 	slices.SortStableFunc(items, func(a, b *networkingv1.Sidecar) int {
-		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
 	})
 	for _, s := range items {
-		sc := visibility.Sidecar{Namespace: s.Namespace, Name: s.Name, Selective: s.Spec.WorkloadSelector != nil}
-		for _, l := range s.Spec.Egress {
-			sc.Egress = append(sc.Egress, visibility.Listener{Port: l.GetPort().GetNumber(), Hosts: l.Hosts})
-		}
-		st.sidecars = append(st.sidecars, sc)
+		st.sidecars = append(st.sidecars, visibility.FromSidecar(s))
 	}
 	return st, true, nil
 }

@@ -9,6 +9,8 @@ package visibility
 import (
 	"slices"
 	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 )
 
 // Mesh is what Istio's mesh config says about visibility.
@@ -133,8 +135,12 @@ func (m Mesh) See(e Entry, namespace string, sidecars []Sidecar) View {
 }
 
 // Imports tells whether any egress listener of the Sidecar, applied to the pods of
-// namespace, imports the entry.
+// namespace, imports the entry. A Sidecar without egress listeners imports everything, as if
+// it had */* (pilot's initSidecarScopeInternalIndexes).
 func (s Sidecar) Imports(e Entry, namespace string) bool {
+	if len(s.Egress) == 0 {
+		return true
+	}
 	for _, l := range s.Egress {
 		if l.imports(e, namespace) {
 			return true
@@ -196,6 +202,20 @@ func subsetOf(host, pattern string) bool {
 	default:
 		return host == pattern
 	}
+}
+
+// FromSidecar is how visibility sees an Istio Sidecar. An HTTP_PROXY listener is a generic
+// egress proxy: pilot matches no port on it (needsPortMatch), so neither does visibility.
+func FromSidecar(s *networkingv1.Sidecar) Sidecar {
+	sc := Sidecar{Namespace: s.Namespace, Name: s.Name, Selective: s.Spec.WorkloadSelector != nil}
+	for _, l := range s.Spec.Egress {
+		port := l.GetPort().GetNumber()
+		if strings.EqualFold(l.GetPort().GetProtocol(), "HTTP_PROXY") {
+			port = 0
+		}
+		sc.Egress = append(sc.Egress, Listener{Port: port, Hosts: l.Hosts})
+	}
+	return sc
 }
 
 // EgressHost is the egress host that imports an entry's host into a Sidecar: a Sidecar's

@@ -3,6 +3,9 @@ package visibility
 import (
 	"strings"
 	"testing"
+
+	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 )
 
 var alias = Entry{Namespace: "abc", Name: "traefik-custom-name", Hosts: []string{"traefik.custom-name"}, Ports: []uint32{443}}
@@ -66,5 +69,21 @@ func TestSummarize(t *testing.T) {
 	}
 	if s := Summarize(mesh, []Entry{alias}, []string{"abc", "api"}, nil); s.Reason != "" || s.Count != 0 {
 		t.Errorf("nothing hides it, yet %+v", s)
+	}
+}
+
+func TestFromSidecar(t *testing.T) {
+	// An HTTP_PROXY listener matches no port; a Sidecar without egress imports everything.
+	proxy := &networkingv1.Sidecar{Spec: networkingapi.Sidecar{Egress: []*networkingapi.IstioEgressListener{
+		{Port: &networkingapi.SidecarPort{Number: 15080, Protocol: "HTTP_PROXY"}, Hosts: []string{"*/*"}},
+	}}}
+	proxy.Namespace, proxy.Name = "web", "proxy"
+	if (Mesh{}).See(alias, "web", []Sidecar{FromSidecar(proxy)}).Hidden != "" {
+		t.Errorf("an HTTP_PROXY listener with */* must import the entry on any port")
+	}
+	bare := &networkingv1.Sidecar{}
+	bare.Namespace, bare.Name = "web", "registry-only"
+	if (Mesh{}).See(alias, "web", []Sidecar{FromSidecar(bare)}).Hidden != "" {
+		t.Errorf("a Sidecar without egress imports everything")
 	}
 }

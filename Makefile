@@ -41,7 +41,10 @@ generate: ## Regenerate deepcopy, CRDs and RBAC from the markers.
 verify: generate ## Regenerate everything and fail if the tree changed; vet and check formatting.
 	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; }
-	@cd e2e && go mod tidy -diff || { echo "e2e/go.mod/go.sum are not tidy: run 'cd e2e && go mod tidy' and commit"; exit 1; }
+	@for m in e2e hack/controlplane hack/coredns hack/image hack/promtool hack/krew hack/plot; do \
+		[ -f $$m/go.mod ] || continue; \
+		(cd $$m && go mod tidy -diff) || { echo "$$m/go.mod or go.sum is not tidy: run 'cd $$m && go mod tidy' and commit"; exit 1; }; \
+	done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 
@@ -81,6 +84,19 @@ deploy: ## Apply the rendered config/default to the current kubeconfig's cluster
 undeploy: ## Delete what deploy applied. Aliases go with their CRDs, and entries with their aliases.
 	$(RESOLVE_CONTROL_PLANE); go run ./hack/render config/default | $(KUBECTL) delete --ignore-not-found -f -
 
+.PHONY: image
+image: ## Build the multi-arch OCI image into dist/image without Docker, and its digest into dist/image.digest; PUSH=registry/repo:tag pushes it.
+	@mkdir -p dist
+	cd hack/image && go run . -root ../.. $(if $(PUSH),-push $(PUSH))
+
+.PHONY: dist
+dist: image ## Build the release into dist/: plugin archives, install.yaml pinned to the image's digest, checksums.txt, the krew manifest.
+	hack/dist.sh $(or $(PUSH),$(IMG))
+
+.PHONY: promtool
+promtool: ## Build Prometheus's promtool once per machine into bin/promtool/<version>/.
+	@hack/build-promtool.sh
+
 ##@ Beyond make test
 
 .PHONY: e2e
@@ -92,8 +108,11 @@ e2e: ## Run only the e2e module: the built operator under its own RBAC, judged b
 BENCH_FLAGS ?= -operator-env=GOMEMLIMIT=150MiB
 
 .PHONY: bench
-bench: ## Measure convergence, idle writes, follow latency and memory; writes BENCHMARKS.md.
-	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench $(BENCH_FLAGS)
+bench: ## Measure convergence, idle writes, follow latency, memory and the planner alone; writes BENCHMARKS.md and docs/bench/.
+	@mkdir -p docs/bench
+	go test -run='^$$' -bench=. -benchmem -count=3 ./internal/desired/ | tee docs/bench/gobench.txt
+	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench -gobench=docs/bench/gobench.txt $(BENCH_FLAGS)
+	cd hack/plot && go run . -in ../../docs/bench/results.json -out ../../docs/bench
 
 .PHONY: help
 help:

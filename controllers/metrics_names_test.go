@@ -31,10 +31,17 @@ import (
 func TestMonitoringQueriesUseExportedMetrics(t *testing.T) {
 	queries := monitoringQueries(t, repoRoot(t))
 
-	// One alias gives the reconcile, work queue, API client and per-alias series their first
-	// samples; the audit of its namespace sets the unsafe-entries gauge.
+	// An object of each kind gives every controller's reconcile and work queue series their
+	// first samples, and the API client's; the aliases set the per-reason gauge, and the audit
+	// of their namespace the unsafe-entries one. The AliasDomain allows the aliases' hosts.
 	ns := newNamespace(t)
-	create(t, service(ns, "web"), serviceAlias(ns, "web", "web", "web."+ns+".metrics-names"))
+	domain := ns + ".metrics-names"
+	policyDomain(t, domain, map[string]string{"kubernetes.io/metadata.name": ns})
+	create(t,
+		service(ns, "web"),
+		serviceAlias(ns, "web", "web", "web."+domain),
+		namespaceAlias(ns, "all", "all."+domain, nil),
+	)
 	// leader_election_master_status exists only under leader election, which the suite's
 	// operator runs without: a second manager with it on, and no controllers, elects itself.
 	electLeader(t, ns)

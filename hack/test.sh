@@ -22,6 +22,9 @@ if [[ -f "$root/e2e/go.mod" ]]; then
 	run "$root/e2e" -timeout 45m ./... || status=1
 fi
 
+# The release: the image round trip, the alerts under promtool, and make dist checked by krew.
+hack/test-release.sh 2>&1 | tee -a "$log" || status=1
+
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
 skipped=$(grep -cE '^\s*--- SKIP' "$log" || true)

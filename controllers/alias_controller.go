@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -97,6 +96,3 @@ func newAliasReconciler[A aliasObject](c client.Client, recorder events.EventRec
 		clusterDomain: cfg.ClusterDomain,
 	}
 }
-
-// key names an alias for the status writer's bookkeeping.
-func key(kind string, name types.NamespacedName) string { return kind + "/" + name.String() }

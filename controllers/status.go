@@ -119,3 +119,6 @@ func (s *statusWriter) forget(kind string, name types.NamespacedName) {
 		delete(s.reasons, k)
 	}
 }
+
+// key names an alias for the gauge's bookkeeping.
+func key(kind string, name types.NamespacedName) string { return kind + "/" + name.String() }

@@ -54,8 +54,8 @@ fmt:
 
 .PHONY: build
 build: ## Build the operator and the kubectl plugin into bin/.
-	CGO_ENABLED=0 go build -trimpath -o bin/manager ./cmd/manager
-	CGO_ENABLED=0 go build -trimpath -o bin/kubectl-meshalias ./cmd/kubectl-meshalias
+	CGO_ENABLED=0 go build -trimpath -buildvcs=true -o bin/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -buildvcs=true -o bin/kubectl-meshalias ./cmd/kubectl-meshalias
 
 .PHONY: run
 run: ## Run the operator against the current kubeconfig.
@@ -71,7 +71,7 @@ docker-build: ## Build the container image (needs a Docker engine).
 KUBECTL ?= $$assets/kubectl
 
 .PHONY: install-manifest
-install-manifest: ## Render config/default into dist/install.yaml, the release artifact.
+install-manifest: ## Render config/default into dist/install.yaml, unpinned (make dist pins the image by digest).
 	@mkdir -p dist
 	go run ./hack/render config/default > dist/install.yaml
 	@echo "wrote dist/install.yaml"

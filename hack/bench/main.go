@@ -3,7 +3,7 @@
 // implementation can avoid, whether it writes when nothing changed (idle, and across a
 // restart), how fast a re-created Service's new ClusterIP reaches its ServiceEntry (idle and
 // behind a backlog), how much memory it holds, and how long one NamespaceAlias over N
-// Services takes.
+// Services takes. It writes the figures as JSON too, for hack/plot to draw.
 //
 // The operator runs as its own process, built from ./cmd/manager, so that its memory and its
 // request counters are its own. Run it with `make bench`, or `go run ./hack/bench -n=1000`.
@@ -16,88 +16,171 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
 func main() {
+	var s settings
 	sizes := flag.String("n", "1000,5000,10000", "Comma-separated sizes: the number of Services and aliases of each run.")
-	followSamples := flag.Int("follow-samples", 200, "Idle follow-latency samples per size.")
-	idle := flag.Duration("idle", 30*time.Second, "How long to watch for writes when nothing changes.")
-	workers := flag.Int("workers", 8, "Workers of the bench's own client, for the floor and the set-up.")
+	flag.IntVar(&s.FollowSamples, "follow-samples", 200, "Idle follow-latency samples per size.")
+	flag.DurationVar(&s.Idle, "idle", 30*time.Second, "How long to watch for writes when nothing changes.")
+	flag.IntVar(&s.Workers, "workers", 8, "Workers of the bench's own client, for the floor and the set-up.")
 	out := flag.String("out", "BENCHMARKS.md", "The report; a relative path is taken from the repository root.")
-	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated, such as --max-concurrent-reconciles=8.")
-	operatorEnv := flag.String("operator-env", "", "Extra environment for the operator, space-separated, such as GOMEMLIMIT=100MiB.")
+	assets := flag.String("assets", "", "Where results.json goes, and where the report expects hack/plot's SVGs; docs/bench beside the report by default, so that a report elsewhere leaves the repository's alone.")
+	gobench := flag.String("gobench", "", "A file with the output of `go test -bench` over internal/desired, for the report.")
+	opArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated, such as --max-concurrent-reconciles=4.")
+	opEnv := flag.String("operator-env", "", "Extra environment for the operator, space-separated, such as GOMEMLIMIT=100MiB.")
 	flag.Parse()
+	s.OperatorArgs, s.OperatorEnv = strings.Fields(*opArgs), strings.Fields(*opEnv)
 	// The bench's own informers log through controller-runtime; their chatter is not wanted.
 	crlog.SetLogger(logr.Discard())
-
-	if err := run(*sizes, settings{
-		operatorArgs:  strings.Fields(*operatorArgs),
-		operatorEnv:   strings.Fields(*operatorEnv),
-		workers:       *workers,
-		followSamples: *followSamples,
-		idle:          *idle,
-	}, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
-	}
+	defer func() {
+		if p := recover(); p != nil {
+			f, ok := p.(failure)
+			if !ok {
+				panic(p)
+			}
+			fmt.Fprintln(os.Stderr, "bench:", f.err)
+			os.Exit(1)
+		}
+	}()
+	run(*sizes, s, *out, *assets, *gobench)
 }
 
-func run(sizeList string, s settings, out string) error {
-	sizes, err := parseSizes(sizeList)
-	if err != nil {
-		return err
+func run(sizeList string, s settings, out, assets, gobench string) {
+	var sizes []int
+	for f := range strings.SplitSeq(sizeList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err == nil && n < 1 {
+			err = fmt.Errorf("size %d in -n: at least 1", n)
+		}
+		check(err)
+		sizes = append(sizes, n)
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
+	s.root = must(localcluster.RepoRoot(must(os.Getwd())))
+	// envtest finds the control plane's binaries through KUBEBUILDER_ASSETS.
+	s.ControlPlane = must(localcluster.BinDir(s.root))
+	check(os.Setenv("KUBEBUILDER_ASSETS", s.ControlPlane))
+	rep := report{Written: time.Now().UTC(), path: fromRoot(s.root, out), assets: fromRoot(s.root, assets)}
+	if assets == "" {
+		rep.assets = filepath.Join(filepath.Dir(rep.path), "docs", "bench")
 	}
-	if s.root, err = localcluster.RepoRoot(wd); err != nil {
-		return err
-	}
-	bin, err := localcluster.BinDir(s.root)
-	if err != nil {
-		return err
-	}
-	// The report names the control plane's version from this folder.
-	if err := os.Setenv("KUBEBUILDER_ASSETS", bin); err != nil {
-		return err
+	if gobench != "" {
+		rep.GoBench = string(must(os.ReadFile(fromRoot(s.root, gobench))))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
 	say("building the operator")
-	if s.operatorBin, err = buildOperator(s.root); err != nil {
-		return err
-	}
-	report := out
-	if !filepath.IsAbs(report) {
-		report = filepath.Join(s.root, out)
-	}
-	var results []*result
-	failed := false
+	s.operatorBin = must(buildOperator(s.root))
+	rep.Settings = s
+	var failed []string
 	for _, n := range sizes {
 		r := runSize(ctx, s, n)
-		results = append(results, r)
-		failed = failed || r.Err != nil
+		if rep.Results = append(rep.Results, r); r.Err != "" {
+			failed = append(failed, strconv.Itoa(n))
+		}
 		// Written after every size, so that a long run that is cut short still leaves a report.
-		if err := writeReport(report, s, results); err != nil {
-			return err
-		}
-		say("wrote %s", report)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+		check(rep.write())
+		say("wrote %s and %s", rep.path, filepath.Join(rep.assets, "results.json"))
+		check(ctx.Err())
 	}
-	if failed {
-		return fmt.Errorf("some sizes did not complete; see %s", report)
+	if len(failed) > 0 {
+		check(fmt.Errorf("N=%s did not complete; see %s", strings.Join(failed, ", "), rep.path))
 	}
-	return nil
+}
+
+func fromRoot(root, path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(root, path)
+}
+
+// failure carries an error from the bench's sequential steps up to the size's run, which
+// records it, or to main: the steps then read as the script they are, as Effective Go's
+// regexp parser does with its errors. Only those steps raise one; polls and workers, which
+// run elsewhere, return errors.
+type failure struct{ err error }
+
+func check(err error) {
+	if err != nil {
+		panic(failure{err})
+	}
+}
+
+func must[T any](v T, err error) T {
+	check(err)
+	return v
+}
+
+// forEach calls fn for every i in [0, n) on the given number of workers, prints a progress
+// line every tenth of the way (label takes the done and total counts), and returns the first
+// error. The set-up of 10k objects takes a while; a silent bench looks hung.
+func forEach(ctx context.Context, n, workers int, label string, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next, done atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+				if d := int(done.Add(1)); d%max(n/10, 1) == 0 || d == n {
+					say("  "+label, d, n)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+// poll calls check every period until it reports done or fails, printing its status every
+// five seconds, and on a timeout says what it was waiting for. Most checks read the tracker's
+// counters, which cost nothing, so a fine period only sharpens the timing.
+func poll(ctx context.Context, every, timeout time.Duration, check func() (bool, string, error)) error {
+	var status string
+	printed := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, every, timeout, true, func(context.Context) (bool, error) {
+		done, s, err := check()
+		if status = s; !done && err == nil && time.Since(printed) >= 5*time.Second {
+			say("  %s", s)
+			printed = time.Now()
+		}
+		return done, err
+	})
+	if err != nil && ctx.Err() == nil && wait.Interrupted(err) {
+		return fmt.Errorf("timed out after %s: %s", timeout, status)
+	}
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+var benchStart = time.Now()
+
+// say prints a line stamped with the time since the bench started.
+func say(format string, args ...any) {
+	fmt.Printf("[%8s] %s\n", time.Since(benchStart).Round(time.Second), fmt.Sprintf(format, args...))
 }

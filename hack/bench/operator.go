@@ -1,19 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
 // buildOperator builds cmd/manager the way a release does, so that the bench measures the
@@ -21,192 +25,177 @@ import (
 func buildOperator(root string) (string, error) {
 	bin := filepath.Join(root, "bin", "manager")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the operator: %w", err)
-	}
-	return bin, nil
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	return bin, cmd.Run()
 }
 
-// operator is the meshalias process under test.
+// operator is the meshalias process under test. While it runs, a sampler reads its metrics
+// once a second and keeps the peaks that the steps' own readings would miss.
 type operator struct {
-	bin        string
-	kubeconfig string
-	extraArgs  []string
-	extraEnv   []string
-	log        *os.File
+	bin, kubeconfig string
+	args, env       []string
+	log             *os.File
 
-	cmd        *exec.Cmd
-	done       chan error
+	proc       *localcluster.Process
 	metricsURL string
+	stopSample context.CancelFunc
+	mu         sync.Mutex
+	peakRSS    float64 // since the first start
+	peakDepth  float64 // of the ServiceAlias queue, since the last peaks(true)
 }
 
-// start runs the operator as admin, with plain-HTTP metrics on a loopback port.
+// start runs the operator as admin, with plain-HTTP metrics on a loopback port and its
+// probes off: nothing here reads them.
 func (o *operator) start() error {
-	metricsPort, err := freePort()
+	port, err := localcluster.FreePort()
 	if err != nil {
 		return err
 	}
-	probePort, err := freePort()
-	if err != nil {
+	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=127.0.0.1:" + strconv.Itoa(port), "--metrics-secure=false",
+		"--health-probe-bind-address=0", "--leader-elect=false", "--cluster-domain=" + clusterDomain}, o.args...)
+	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.env, " "), o.bin, strings.Join(args, " "))
+	if o.proc, err = localcluster.StartProcess(o.log, o.env, o.bin, args...); err != nil {
 		return err
 	}
-	args := append([]string{
-		"--kubeconfig=" + o.kubeconfig,
-		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
-		"--metrics-secure=false",
-		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probePort),
-		"--leader-elect=false",
-		"--cluster-domain=" + clusterDomain,
-	}, o.extraArgs...)
-	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.extraEnv, " "), o.bin, strings.Join(args, " "))
-	o.cmd = exec.Command(o.bin, args...)
-	o.cmd.Stdout, o.cmd.Stderr = o.log, o.log
-	o.cmd.Env = append(os.Environ(), o.extraEnv...)
-	// The operator must not outlive an interrupted bench.
-	o.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := o.cmd.Start(); err != nil {
-		return fmt.Errorf("starting the operator: %w", err)
-	}
-	o.done = make(chan error, 1)
-	go func() { o.done <- o.cmd.Wait() }()
-	o.metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
+	o.metricsURL = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
+	ctx, cancel := context.WithCancel(context.Background())
+	o.stopSample = cancel
+	go func() {
+		for sleep(ctx, time.Second) == nil {
+			if m, err := o.scrapeOnce(); err == nil {
+				o.mu.Lock()
+				o.peakRSS = max(o.peakRSS, m.sum("process_resident_memory_bytes", nil))
+				o.peakDepth = max(o.peakDepth, m.sum("workqueue_depth", label("name", "servicealias")))
+				o.mu.Unlock()
+			}
+		}
+	}()
 	return nil
 }
 
 // stop sends SIGTERM, as the kubelet does, and kills the process if it lingers.
 func (o *operator) stop() error {
-	if o.cmd == nil {
+	if o.proc == nil {
 		return nil
 	}
-	defer func() { o.cmd = nil }()
-	_ = o.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-o.done:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = o.cmd.Process.Kill()
-		<-o.done
-		return fmt.Errorf("the operator ignored SIGTERM for 30s and was killed")
-	}
+	o.stopSample()
+	defer func() { o.proc = nil }()
+	return o.proc.Stop(30 * time.Second)
 }
 
 // exited reports whether the process has died, e.g. crashed.
 func (o *operator) exited() error {
-	select {
-	case err := <-o.done:
-		o.done <- err
-		return fmt.Errorf("the operator exited: %v (see %s)", err, o.log.Name())
-	default:
-		return nil
+	if err := o.proc.Exited(); err != nil {
+		return fmt.Errorf("%w (see %s)", err, o.log.Name())
 	}
+	return nil
 }
 
-// scrape reads the operator's /metrics, retrying while the endpoint comes up.
-func (o *operator) scrape(ctx context.Context) (metrics, error) {
-	var lastErr error
-	for range 100 {
-		if err := o.exited(); err != nil {
-			return nil, err
-		}
-		m, err := o.scrapeOnce(ctx)
-		if err == nil {
-			return m, nil
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+// peaks returns the sampler's largest resident set and ServiceAlias queue depth so far.
+func (o *operator) peaks(resetDepth bool) (rss int64, depth int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rss, depth = int64(o.peakRSS), int(o.peakDepth)
+	if resetDepth {
+		o.peakDepth = 0
 	}
-	return nil, fmt.Errorf("scraping the operator's metrics: %w", lastErr)
-}
-
-func (o *operator) scrapeOnce(ctx context.Context) (metrics, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.metricsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", o.metricsURL, resp.Status)
-	}
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return parseMetrics(string(raw))
-}
-
-// memory reads the process's resident set now and at its peak (VmRSS, VmHWM), in bytes.
-func (o *operator) memory() (rss, peak int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("reading %s: %w", key, err)
-		}
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
-		}
-	}
-	return rss, peak, sc.Err()
-}
-
-// cpu is the CPU time the process has used so far, user and system, from /proc/<pid>/stat.
-func (o *operator) cpu() (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", o.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may hold spaces: count fields after it.
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("short /proc stat line")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parsing /proc stat: %v %v", err1, err2)
-	}
-	// Linux reports in clock ticks of 1/100 s (USER_HZ) on every architecture Go supports here.
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	return rss, depth
 }
 
 // logMentions counts the mentions of s, in any case, in the operator's log.
 func (o *operator) logMentions(s string) int {
-	raw, err := os.ReadFile(o.log.Name())
-	if err != nil {
-		return 0
-	}
+	raw, _ := os.ReadFile(o.log.Name())
 	return strings.Count(strings.ToLower(string(raw)), strings.ToLower(s))
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// scrape reads the operator's /metrics, retrying while the endpoint comes up.
+func (o *operator) scrape(ctx context.Context) (metrics, error) {
+	var m metrics
+	err := poll(ctx, 100*time.Millisecond, 30*time.Second, func() (done bool, status string, err error) {
+		if m, err = o.scrapeOnce(); err != nil {
+			return false, fmt.Sprintf("reading the operator's metrics: %v", err), o.exited()
+		}
+		return true, "", nil
+	})
+	return m, err
+}
+
+var metricsClient = &http.Client{Timeout: 10 * time.Second}
+
+// scrapeOnce reads the metrics as the text format shows them: a histogram's count and sum are
+// samples of their own, name_count and name_sum.
+func (o *operator) scrapeOnce() (metrics, error) {
+	resp, err := metricsClient.Get(o.metricsURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %s: %w", o.metricsURL, resp.Status, err)
+	}
+	var m metrics
+	for name, f := range families {
+		for _, s := range f.GetMetric() {
+			l := map[string]string{}
+			for _, p := range s.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if h := s.GetHistogram(); h != nil {
+				m = append(m, sample{name + "_count", l, float64(h.GetSampleCount())}, sample{name + "_sum", l, h.GetSampleSum()})
+			} else {
+				m = append(m, sample{name, l, s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()})
+			}
+		}
+	}
+	return m, nil
+}
+
+// metrics is a scrape of the operator's /metrics: one sample per series.
+type metrics []sample
+
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// sum adds the samples of a metric whose labels pass keep (nil keeps all).
+func (m metrics) sum(name string, keep func(map[string]string) bool) float64 {
+	var total float64
+	for _, s := range m {
+		if s.name == name && (keep == nil || keep(s.labels)) {
+			total += s.value
+		}
+	}
+	return total
+}
+
+func label(key, value string) func(map[string]string) bool {
+	return func(l map[string]string) bool { return l[key] == value }
+}
+
+// writes counts the operator's writes to the API server since it started: every resource,
+// ServiceEntries, statuses and Events alike.
+func (m metrics) writes() int {
+	return int(m.sum("rest_client_requests_total", func(l map[string]string) bool {
+		return slices.Contains([]string{"POST", "PUT", "PATCH", "DELETE"}, l["method"])
+	}))
+}
+
+// requests breaks the operator's requests down by method and response code, such as
+// "PATCH 200: 1000, POST 201: 1000".
+func (m metrics) requests() string {
+	by := map[string]int{}
+	for _, s := range m {
+		if s.name == "rest_client_requests_total" && s.value > 0 {
+			by[s.labels["method"]+" "+s.labels["code"]] += int(s.value)
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(by)) {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, by[k]))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
+	"maps"
 	"sync"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,83 +19,69 @@ import (
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 )
 
-// tracker watches aliases and ServiceEntries and keeps running counts per namespace, so that
-// the bench learns of progress from watch events, as a user's tooling would, instead of
-// listing 10k objects in a loop and loading the API server it measures.
+// tracker watches the bench namespace's ServiceAliases and Services, the NamespaceAlias and
+// the ServiceEntries, and keeps running counts, so that the bench learns of progress from
+// watch events, as a user's tooling would, instead of listing 10k objects in a loop and
+// loading the API server it measures.
 type tracker struct {
-	mu        sync.Mutex
-	aliases   map[types.NamespacedName]aliasState
-	counts    map[string]*aliasCounts
-	nsAliases map[types.NamespacedName]nsAliasState
-	entries   map[types.NamespacedName][]string
-	perNS     map[string]int
-	waits     map[types.NamespacedName]waiter
+	mu sync.Mutex
+	progress
+	// versions holds the resourceVersion of every object watched, by "Kind/namespace/name";
+	// changed, the aliases and entries created, changed or deleted since the last mark.
+	versions, changed map[string]string
+	aliases           map[string]aliasState
+	// addressSeen says when the watch first saw a Service or an entry carry each address.
+	addressSeen map[string]map[string]time.Time
+}
+
+// progress is what the tracker has counted: the bench namespace's ServiceAliases, all of
+// them, those handled at their generation, those Ready, and the changes to them; the
+// NamespaceAlias; and the ServiceEntries per namespace.
+type progress struct {
+	total, caughtUp, ready, writes int
+	nsAlias                        aliasState
+	entries                        map[string]int
 }
 
 type aliasState struct {
-	resourceVersion string
-	// caughtUp: status.observedGeneration equals metadata.generation.
-	caughtUp bool
-	// ready: caught up, and Ready=True for this generation.
-	ready bool
+	// caughtUp: status.observedGeneration equals metadata.generation; ready: caught up, and
+	// Ready=True for this generation.
+	caughtUp, ready bool
+	services        int32
 }
 
-type aliasCounts struct {
-	total, caughtUp, ready int
-	// writes counts the changes seen to existing aliases: each is a write that changed one.
-	writes int
-}
-
-type nsAliasState struct {
-	ready    bool
-	services int32
-}
-
-// waiter wants to know when an entry first carries ip.
-type waiter struct {
-	ip string
-	at chan time.Time
-}
-
-// startTracker starts informers for both kinds of alias and for ServiceEntries, in every
-// namespace, and returns once they have synced.
+// startTracker starts the informers and returns once they have synced.
 func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
-	c, err := cache.New(cfg, cache.Options{Scheme: newScheme(), DefaultTransform: cache.TransformStripManagedFields()})
+	in := func(ns ...string) cache.ByObject {
+		b := cache.ByObject{Namespaces: map[string]cache.Config{}}
+		for _, n := range ns {
+			b.Namespaces[n] = cache.Config{}
+		}
+		return b
+	}
+	objects := map[client.Object]cache.ByObject{
+		&meshaliasv1.ServiceAlias{}: in(benchNS), &corev1.Service{}: in(benchNS),
+		&meshaliasv1.NamespaceAlias{}: in(nsAliasNS), &networkingv1.ServiceEntry{}: in(benchNS, nsAliasNS),
+	}
+	c, err := cache.New(cfg, cache.Options{Scheme: newScheme(), DefaultTransform: cache.TransformStripManagedFields(), ByObject: objects})
 	if err != nil {
 		return nil, err
 	}
-	t := &tracker{
-		aliases:   map[types.NamespacedName]aliasState{},
-		counts:    map[string]*aliasCounts{},
-		nsAliases: map[types.NamespacedName]nsAliasState{},
-		entries:   map[types.NamespacedName][]string{},
-		perNS:     map[string]int{},
-		waits:     map[types.NamespacedName]waiter{},
-	}
-	handlers := []struct {
-		obj client.Object
-		set func(o client.Object, present bool)
-	}{
-		{&meshaliasv1.ServiceAlias{}, t.setAlias},
-		{&meshaliasv1.NamespaceAlias{}, t.setNamespaceAlias},
-		{&networkingv1.ServiceEntry{}, t.setEntry},
-	}
-	for _, h := range handlers {
-		inf, err := c.GetInformer(ctx, h.obj)
+	t := &tracker{versions: map[string]string{}, changed: map[string]string{}, aliases: map[string]aliasState{},
+		progress: progress{entries: map[string]int{}}, addressSeen: map[string]map[string]time.Time{}}
+	for obj := range objects {
+		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
-		set := h.set
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { set(o.(client.Object), true) },
-			UpdateFunc: func(_, o any) { set(o.(client.Object), true) },
+			AddFunc:    func(o any) { t.handle(o.(client.Object), true) },
+			UpdateFunc: func(_, o any) { t.handle(o.(client.Object), true) },
 			DeleteFunc: func(o any) {
 				if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 					o = tomb.Obj
 				}
-				if obj, ok := o.(client.Object); ok {
-					set(obj, false)
-				}
+				t.handle(o.(client.Object), false)
 			},
 		}); err != nil {
 			return nil, err
@@ -108,124 +94,91 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	return t, nil
 }
 
-func (t *tracker) setAlias(o client.Object, present bool) {
-	a := o.(*meshaliasv1.ServiceAlias)
-	key := client.ObjectKeyFromObject(a)
-	caughtUp := a.Status.ObservedGeneration == a.Generation
-	st := aliasState{
-		resourceVersion: a.ResourceVersion,
-		caughtUp:        caughtUp,
-		ready:           caughtUp && meta.IsStatusConditionPresentAndEqual(a.Status.Conditions, meshaliasv1.ConditionReady, "True") && readyGeneration(a.Status.Conditions) == a.Generation,
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	c := t.counts[key.Namespace]
-	if c == nil {
-		c = &aliasCounts{}
-		t.counts[key.Namespace] = c
-	}
-	old, had := t.aliases[key]
-	if had && present && old.resourceVersion != st.resourceVersion {
-		c.writes++
-	}
-	if had {
-		c.total--
-		c.caughtUp -= b2i(old.caughtUp)
-		c.ready -= b2i(old.ready)
-		delete(t.aliases, key)
-	}
-	if present {
-		t.aliases[key] = st
-		c.total++
-		c.caughtUp += b2i(st.caughtUp)
-		c.ready += b2i(st.ready)
-	}
-}
-
-func readyGeneration(conds []metav1.Condition) int64 {
-	if c := meta.FindStatusCondition(conds, meshaliasv1.ConditionReady); c != nil {
-		return c.ObservedGeneration
-	}
-	return 0
-}
-
-func (t *tracker) setNamespaceAlias(o client.Object, present bool) {
-	a := o.(*meshaliasv1.NamespaceAlias)
-	key := client.ObjectKeyFromObject(a)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if !present {
-		delete(t.nsAliases, key)
-		return
-	}
-	t.nsAliases[key] = nsAliasState{
-		ready: a.Status.ObservedGeneration == a.Generation &&
-			meta.IsStatusConditionPresentAndEqual(a.Status.Conditions, meshaliasv1.ConditionReady, "True") &&
-			readyGeneration(a.Status.Conditions) == a.Generation,
-		services: a.Status.Services,
-	}
-}
-
-func (t *tracker) setEntry(o client.Object, present bool) {
-	se := o.(*networkingv1.ServiceEntry)
-	key := client.ObjectKeyFromObject(se)
+// handle counts one watch event; a resync, which repeats a resourceVersion, changes nothing.
+func (t *tracker) handle(o client.Object, present bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, had := t.entries[key]; had {
-		t.perNS[key.Namespace]--
-		delete(t.entries, key)
+	key := fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName())
+	if old, had := t.versions[key]; !present || old != o.GetResourceVersion() {
+		if _, svc := o.(*corev1.Service); !svc {
+			t.changed[key] = o.GetResourceVersion()
+		}
+		if t.versions[key] = o.GetResourceVersion(); !present {
+			delete(t.versions, key)
+			delete(t.addressSeen, key)
+		}
+		switch o := o.(type) {
+		case *meshaliasv1.ServiceAlias:
+			st := stateOf(o, o.Status.ObservedGeneration, o.Status.Conditions)
+			old := t.aliases[o.Name]
+			t.writes += b2i(had && present)
+			t.total += b2i(present) - b2i(had)
+			t.caughtUp += b2i(present && st.caughtUp) - b2i(old.caughtUp)
+			t.ready += b2i(present && st.ready) - b2i(old.ready)
+			if t.aliases[o.Name] = st; !present {
+				delete(t.aliases, o.Name)
+			}
+		case *meshaliasv1.NamespaceAlias:
+			t.nsAlias = stateOf(o, o.Status.ObservedGeneration, o.Status.Conditions)
+			t.nsAlias.services = o.Status.Services
+		case *networkingv1.ServiceEntry:
+			t.entries[o.Namespace] += b2i(present) - b2i(had)
+			t.sawAddresses(key, o.Spec.Addresses, present, now)
+		case *corev1.Service:
+			t.sawAddresses(key, o.Spec.ClusterIPs, present, now)
+		}
 	}
+}
+
+func (t *tracker) sawAddresses(key string, addresses []string, present bool, now time.Time) {
 	if !present {
 		return
 	}
-	t.entries[key] = slices.Clone(se.Spec.Addresses)
-	t.perNS[key.Namespace]++
-	if w, ok := t.waits[key]; ok && slices.Contains(se.Spec.Addresses, w.ip) {
-		w.at <- now
-		delete(t.waits, key)
+	if t.addressSeen[key] == nil {
+		t.addressSeen[key] = map[string]time.Time{}
+	}
+	for _, a := range addresses {
+		if _, ok := t.addressSeen[key][a]; !ok {
+			t.addressSeen[key][a] = now
+		}
 	}
 }
 
-// aliasCounts returns how many ServiceAliases a namespace holds, how many have been handled
-// at their generation, and how many of those are Ready.
-func (t *tracker) aliasCounts(ns string) aliasCounts {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if c := t.counts[ns]; c != nil {
-		return *c
+// stateOf says whether an alias is handled at its generation and Ready for it.
+func stateOf(o client.Object, observed int64, conds []metav1.Condition) aliasState {
+	ready := meta.FindStatusCondition(conds, meshaliasv1.ConditionReady)
+	return aliasState{
+		caughtUp: observed == o.GetGeneration(),
+		ready: observed == o.GetGeneration() && ready != nil && ready.Status == metav1.ConditionTrue &&
+			ready.ObservedGeneration == o.GetGeneration(),
 	}
-	return aliasCounts{}
 }
 
-// entryCount is the number of ServiceEntries in a namespace.
-func (t *tracker) entryCount(ns string) int {
+// counts returns a copy of the progress so far.
+func (t *tracker) counts() progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.perNS[ns]
+	p := t.progress
+	p.entries = maps.Clone(t.entries)
+	return p
 }
 
-func (t *tracker) namespaceAlias(key types.NamespacedName) (nsAliasState, bool) {
+// changedSince returns how many aliases and entries were created, changed or deleted since
+// the last call, and starts counting anew.
+func (t *tracker) changedSince() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st, ok := t.nsAliases[key]
-	return st, ok
+	n := len(t.changed)
+	t.changed = map[string]string{}
+	return n
 }
 
-// expect returns a channel that receives the time at which the entry is first seen with ip
-// among its addresses. Call it before the change that should lead there.
-func (t *tracker) expect(key types.NamespacedName, ip string) <-chan time.Time {
+// addressSeenAt is when the watch first saw the object carry address; zero if it has not.
+func (t *tracker) addressSeenAt(obj client.Object, address string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w := waiter{ip: ip, at: make(chan time.Time, 1)}
-	t.waits[key] = w
-	return w.at
-}
-
-func (t *tracker) forget(key types.NamespacedName) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.waits, key)
+	return t.addressSeen[fmt.Sprintf("%T/%s/%s", obj, obj.GetNamespace(), obj.GetName())][address]
 }
 
 func b2i(b bool) int {

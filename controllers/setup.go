@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
@@ -41,8 +43,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if err := SetupIndexes(ctx, mgr.GetFieldIndexer(), cfg.ClusterDomain); err != nil {
 		return fmt.Errorf("registering cache indexes: %w", err)
 	}
-	opts := controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles}
+	// Warm-up: a replica that is not the leader starts its watches all the same, so that a new
+	// leader reconciles from a synced cache instead of listing everything first.
+	opts := controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles, EnableWarmup: ptr.To(true)}
 	c := mgr.GetClient()
+	if err := serviceEntriesInstalled(mgr.GetRESTMapper()); err != nil {
+		return err
+	}
 	grants, err := referenceGrantsInstalled(mgr.GetRESTMapper())
 	if err != nil {
 		return err
@@ -68,6 +75,22 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 		return fmt.Errorf("setting up the ServiceEntry audit: %w", err)
 	}
 	return nil
+}
+
+// serviceEntriesInstalled says, in words a person can act on, that Istio's ServiceEntry CRD
+// is missing, rather than letting the manager fail on its first watch with "no matches for
+// kind".
+func serviceEntriesInstalled(mapper meta.RESTMapper) error {
+	gvk := networkingv1.SchemeGroupVersion.WithKind("ServiceEntry")
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	switch {
+	case err == nil:
+		return nil
+	case meta.IsNoMatchError(err):
+		return fmt.Errorf("Istio's ServiceEntry CRD (%s) is not installed: install Istio, or at least its CRDs, before meshalias", gvk.GroupVersion())
+	default:
+		return fmt.Errorf("finding out whether ServiceEntries are served: %w", err)
+	}
 }
 
 // referenceGrantsInstalled asks the API server whether it serves ReferenceGrants. Without

@@ -3,10 +3,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
+	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,6 +52,10 @@ func main() {
 	flag.BoolVar(&cfg.AmbientMesh, "ambient-mesh", false, "The whole mesh runs in Istio's ambient mode: write no ServiceEntry for any alias (see docs/ambient.md). Namespaces and pods labelled istio.io/dataplane-mode=ambient are found without it.")
 	flag.StringVar(&cfg.IstioNamespace, "istio-namespace", "istio-system", "Istio's namespace: its ConfigMap \"istio\" holds the mesh config, and it is the root namespace of Sidecars unless the mesh config names another.")
 	flag.BoolVar(&cfg.AllNamespacesInMesh, "all-namespaces-in-mesh", false, "Count every namespace as having sidecars for the Visible condition, not only those labelled istio-injection=enabled or istio.io/rev.")
+	var leaseDuration, renewDeadline, retryPeriod time.Duration
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's lease lasts without renewal: the longest a crashed leader's replica waits before taking over.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up leading.")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take, and the leader to renew, the lease.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
@@ -97,6 +105,9 @@ func main() {
 		LeaderElectionID:              "meshalias.meshalias.io",
 		LeaderElectionNamespace:       leaderNS,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
 	})
 	if err != nil {
 		log.Error(err, "Creating the manager")
@@ -111,7 +122,9 @@ func main() {
 		log.Error(err, "Adding the liveness check")
 		os.Exit(1)
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	// Ready once the caches have synced: a replica that says ready sooner would take traffic,
+	// or a rollout's next step, with nothing to serve from.
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
 		log.Error(err, "Adding the readiness check")
 		os.Exit(1)
 	}
@@ -121,4 +134,16 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("Stopped")
+}
+
+// cachesSynced is ready once every informer the controllers started has synced.
+func cachesSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("the caches have not synced yet")
+		}
+		return nil
+	}
 }

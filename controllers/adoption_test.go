@@ -100,3 +100,20 @@ func eventWithReason(ns, kind, name, reason string) error {
 	}
 	return fmt.Errorf("no %s event for %s %s among %v", reason, kind, name, seen)
 }
+
+// eventMentioning finds an event of a reason, on an object, whose note says something.
+func eventMentioning(ns, kind, name, reason, says string) error {
+	var list eventsv1.EventList
+	if err := k8s.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return err
+	}
+	for _, e := range list.Items {
+		if e.Regarding.Kind == kind && e.Regarding.Name == name && e.Reason == reason {
+			if strings.Contains(e.Note, says) {
+				return nil
+			}
+			return fmt.Errorf("the %s event says %q, not %q", reason, e.Note, says)
+		}
+	}
+	return fmt.Errorf("no %s event for %s %s", reason, kind, name)
+}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
@@ -33,6 +35,7 @@ type entryWriter struct {
 	recorder events.EventRecorder
 	// workers bounds the writes of one alias that run at once: --max-concurrent-reconciles.
 	workers int
+	drift   *driftWatch
 }
 
 // sync brings an alias's entries to its plan: it writes the entries the plan wants, over the
@@ -60,6 +63,12 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 	for _, se := range plan.Entries {
 		existing := current[se.Name]
 		g.Go(func() error {
+			// Before a write over a managed entry, find out whether another writer changed it:
+			// once written, its fields are ours again and the trace is gone.
+			var writers []string
+			if existing != nil && isManaged(existing) && !upToDate(existing, se) {
+				writers = w.drift.writers(gctx, existing)
+			}
 			wrote, err := w.apply(gctx, existing, se)
 			switch {
 			case err != nil:
@@ -70,6 +79,12 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 			case !isManaged(existing):
 				log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 				w.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
+			case len(writers) > 0:
+				log.Info("Repaired ServiceEntry", "ServiceEntry", klog.KObj(se), "changedBy", writers)
+				driftRepairs.WithLabelValues(se.Namespace).Inc()
+				if w.drift.due(client.ObjectKeyFromObject(se), time.Now()) {
+					w.recorder.Eventf(alias, existing, corev1.EventTypeWarning, "DriftRepaired", "Repair", "ServiceEntry %s was changed by %s; meshalias put it back", se.Name, strings.Join(writers, ", "))
+				}
 			default:
 				log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 				mu.Lock()

@@ -111,9 +111,13 @@ func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 	edited.Spec.Addresses = nil
 	edited.Spec.Ports[0].Name, edited.Spec.Ports[0].Protocol = "https-443", "TCP"
 	edited.Spec.SubjectAltNames = []string{"spiffe://example/ns/x/sa/y"}
-	if err := k8s.Update(ctx, edited); err != nil {
+	if err := k8s.Update(ctx, edited, client.FieldOwner("kubectl-edit")); err != nil {
 		t.Fatal(err)
 	}
+	// The repair says who changed it, which is the first thing a person asks.
+	eventually(t, "a DriftRepaired event naming the other writer", func() error {
+		return eventMentioning(ns, "ServiceAlias", "app", "DriftRepaired", "kubectl-edit")
+	})
 	eventually(t, "entry restored", func() error {
 		got, err := entryFor(ns, host)
 		if err != nil {

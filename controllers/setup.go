@@ -60,11 +60,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	}
 	recorder := mgr.GetEventRecorder("meshalias")
 	status := newStatusWriter(c, recorder)
-	sa := &ServiceAliasReconciler{newAliasReconciler(c, recorder, status, cfg, serviceAliasKind)}
+	sa := &ServiceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), recorder, status, cfg, serviceAliasKind)}
 	if err := sa.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceAlias controller: %w", err)
 	}
-	na := &NamespaceAliasReconciler{newAliasReconciler(c, recorder, status, cfg, namespaceAliasKind)}
+	na := &NamespaceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), recorder, status, cfg, namespaceAliasKind)}
 	if err := na.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the NamespaceAlias controller: %w", err)
 	}

@@ -32,6 +32,9 @@ func (g gatherer) ambient(ctx context.Context, aliasNamespace, serviceNamespace 
 			return desired.Ambient{Namespace: fmt.Sprintf("namespace %s runs in Istio's ambient mode (%s=%s)", ns, meshaliasv1.LabelIstioDataplaneMode, meshaliasv1.DataplaneModeAmbient)}, nil
 		}
 	}
+	if len(services) == 0 {
+		return desired.Ambient{}, nil // no Service whose pods could be
+	}
 	var pods metav1.PartialObjectMetadataList
 	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
 	if err := g.reader.List(ctx, &pods, client.InNamespace(serviceNamespace)); err != nil {

@@ -6,6 +6,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // CacheOptions keeps the informer cache lean: no managedFields anywhere, of Services and
@@ -23,7 +25,7 @@ func CacheOptions(cfg Config) cache.Options {
 			// Of ConfigMaps, only Istio's mesh config.
 			&corev1.ConfigMap{}: {
 				Namespaces: map[string]cache.Config{cfg.istioNamespace(): {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", meshConfigName),
+				Field:      fields.OneTermEqualSelector("metadata.name", visibility.MeshConfigName),
 			},
 			&networkingv1.Sidecar{}: {Transform: cache.TransformStripManagedFields()},
 		},

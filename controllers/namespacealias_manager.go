@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // SetupWithManager registers the NamespaceAlias controller and its watches.
@@ -85,7 +86,7 @@ func (r *NamespaceAliasReconciler) aliasesOfPodNamespace(ctx context.Context, o 
 // aliasesOfNamespace wakes a namespace's NamespaceAliases, whose policy its labels decide, and
 // the NamespaceAliases whose domain is the namespace's name.
 func (r *NamespaceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	if inTheMesh(o.GetLabels()) {
+	if visibility.InMesh(o.GetLabels()) {
 		return r.allAliases(ctx, o)
 	}
 	reqs := r.namespaceAliases(ctx, client.InNamespace(o.GetName()))

@@ -16,6 +16,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/visibility"
 )
 
 // SetupWithManager registers the ServiceAlias controller and its watches. Every watch maps
@@ -71,7 +72,7 @@ func (r *ServiceAliasReconciler) aliasesOfAliasDomain(ctx context.Context, o cli
 // AliasDomains' selectors match the labels) and those that name a Service in it (it may have
 // joined ambient mode).
 func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o client.Object) []reconcile.Request {
-	if inTheMesh(o.GetLabels()) {
+	if visibility.InMesh(o.GetLabels()) {
 		return r.allAliases(ctx, o)
 	}
 	reqs := r.serviceAliases(ctx, client.InNamespace(o.GetName()))

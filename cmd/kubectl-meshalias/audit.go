@@ -85,21 +85,32 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 	return cmd
 }
 
-// readNames reads what the naming rules need from the whole cluster, whatever the scope: a
-// host in one namespace can be the name of another namespace's Service. A rule whose input
-// this user may not read is skipped, and the plugin says so.
-func readNames(ctx context.Context, c client.Client, clusterDomain string, require bool, stderr io.Writer) (audit.Names, error) {
-	names := audit.Names{ClusterDomain: clusterDomain, NamespaceLabels: map[string]map[string]string{}, AmbientVIPs: map[string]string{}}
+// namespaceLabels reads every namespace's labels: the mesh's namespaces, the ambient ones and
+// the AliasDomains' selectors are judged by them.
+func namespaceLabels(ctx context.Context, c client.Client, stderr io.Writer) (map[string]map[string]string, error) {
+	labels := map[string]map[string]string{}
 	var namespaces metav1.PartialObjectMetadataList
 	namespaces.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("NamespaceList"))
 	switch err := c.List(ctx, &namespaces); {
 	case apierrors.IsForbidden(err):
-		fmt.Fprintln(stderr, "note: Namespaces cannot be listed with these credentials; ambient namespaces and AliasDomain selectors are not looked at")
+		fmt.Fprintln(stderr, "note: Namespaces cannot be listed with these credentials; the mesh's and the ambient namespaces, and AliasDomain selectors, are not looked at")
 	case err != nil:
-		return names, fmt.Errorf("listing Namespaces: %w", err)
+		return nil, fmt.Errorf("listing Namespaces: %w", err)
 	}
 	for _, ns := range namespaces.Items {
-		names.NamespaceLabels[ns.Name] = ns.Labels
+		labels[ns.Name] = ns.Labels
+	}
+	return labels, nil
+}
+
+// readNames reads what the naming rules need from the whole cluster, whatever the scope: a
+// host in one namespace can be the name of another namespace's Service. A rule whose input
+// this user may not read is skipped, and the plugin says so.
+func readNames(ctx context.Context, c client.Client, clusterDomain string, require bool, stderr io.Writer) (audit.Names, error) {
+	names := audit.Names{ClusterDomain: clusterDomain, AmbientVIPs: map[string]string{}}
+	var err error
+	if names.NamespaceLabels, err = namespaceLabels(ctx, c, stderr); err != nil {
+		return names, err
 	}
 
 	var services corev1.ServiceList

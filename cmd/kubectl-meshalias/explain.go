@@ -72,11 +72,11 @@ hidden. The rules are pilot's; --assume judges config before it is applied.`,
 			if err != nil {
 				return err
 			}
-			names, err := readNames(cmd.Context(), c, "cluster.local", false, cmd.ErrOrStderr())
+			labels, err := namespaceLabels(cmd.Context(), c, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			st, _, err := mesh.read(cmd.Context(), c, names.NamespaceLabels, cmd.ErrOrStderr())
+			st, _, err := mesh.read(cmd.Context(), c, labels, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

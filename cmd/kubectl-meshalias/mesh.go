@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -61,7 +60,7 @@ func (f meshFlags) read(ctx context.Context, c client.Client, labels map[string]
 	meshConfig := assumedMesh
 	if meshConfig == nil {
 		var cm corev1.ConfigMap
-		switch err := c.Get(ctx, client.ObjectKey{Namespace: f.istioNamespace, Name: "istio"}, &cm); {
+		switch err := c.Get(ctx, client.ObjectKey{Namespace: f.istioNamespace, Name: visibility.MeshConfigName}, &cm); {
 		case err == nil:
 			meshConfig = &cm
 		case apierrors.IsNotFound(err):
@@ -72,22 +71,14 @@ func (f meshFlags) read(ctx context.Context, c client.Client, labels map[string]
 		}
 	}
 	if meshConfig != nil {
-		var mc struct {
-			RootNamespace          string   `json:"rootNamespace"`
-			DefaultServiceExportTo []string `json:"defaultServiceExportTo"`
+		var err error
+		if st.mesh, err = visibility.ParseMeshConfig(meshConfig.Data["mesh"], f.istioNamespace); err != nil {
+			return st, false, err
 		}
-		if err := yaml.Unmarshal([]byte(meshConfig.Data["mesh"]), &mc); err != nil {
-			return st, false, fmt.Errorf("the mesh config's \"mesh\" key: %w", err)
-		}
-		if mc.RootNamespace != "" {
-			st.mesh.RootNamespace = mc.RootNamespace
-		}
-		st.mesh.DefaultServiceExportTo = mc.DefaultServiceExportTo
 	}
 
 	for ns, l := range labels {
-		_, rev := l["istio.io/rev"]
-		if f.allInMesh || l["istio-injection"] == "enabled" || rev {
+		if f.allInMesh || visibility.InMesh(l) {
 			st.namespaces = append(st.namespaces, ns)
 		}
 	}
@@ -107,15 +98,7 @@ func (f meshFlags) read(ctx context.Context, c client.Client, labels map[string]
 		items = append(items, a)
 	}
 	// Pilot takes the oldest Sidecar of a namespace; an assumed one is the newest.
-	slices.SortStableFunc(items, func(a, b *networkingv1.Sidecar) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	for _, s := range items {
-		st.sidecars = append(st.sidecars, visibility.FromSidecar(s))
-	}
+	st.sidecars = visibility.FromSidecars(items)
 	return st, true, nil
 }
 

@@ -39,9 +39,7 @@ var reasonOrder = []string{
 
 // ServiceAliasOutcome judges a ServiceAlias's plan: every host must be served.
 func ServiceAliasOutcome(plan Plan) Outcome {
-	o := serviceAliasVerdict(plan)
-	o.Judged, o.Visibility = true, plan.Visibility
-	return o
+	return judged(serviceAliasVerdict(plan), plan)
 }
 
 func serviceAliasVerdict(plan Plan) Outcome {
@@ -60,7 +58,11 @@ func serviceAliasVerdict(plan Plan) Outcome {
 // NamespaceAliasOutcome judges a NamespaceAlias's plan. Services that can never be aliased
 // (headless, ExternalName, no TCP port) are skipped and named, without failing the alias.
 func NamespaceAliasOutcome(plan Plan) Outcome {
-	o := namespaceAliasVerdict(plan)
+	return judged(namespaceAliasVerdict(plan), plan)
+}
+
+// judged completes a verdict on a whole plan with who sees its entries.
+func judged(o Outcome, plan Plan) Outcome {
 	o.Judged, o.Visibility = true, plan.Visibility
 	return o
 }

@@ -8,19 +8,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$root/hack/lib/build-once.sh"
 version="$(cd "$root/hack/coredns" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
 out="$root/bin/coredns/$version"
-mkdir -p "$out"
-
-if [[ -x "$out/coredns" ]]; then
-	echo "coredns: $version already built" >&2
-else
-	echo "coredns: building coredns $version (hack/coredns)..." >&2
-	start=$(date +%s)
-	# Build to a temporary name of this run's own, so that an interrupted build never leaves a
-	# half-written binary and two builds at once never take each other's file.
-	(cd "$root/hack/coredns" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$out/.coredns.tmp.$$" .)
-	mv "$out/.coredns.tmp.$$" "$out/coredns"
-	echo "coredns: built coredns in $(( $(date +%s) - start ))s" >&2
-fi
+build_once coredns "$root/hack/coredns" "$out" coredns .
 echo "$out"

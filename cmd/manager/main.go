@@ -95,6 +95,15 @@ func main() {
 	}
 
 	restConfig := ctrl.GetConfigOrDie()
+	ctx := ctrl.SetupSignalHandler()
+	if err := awaitServiceEntries(ctx, restConfig, probeAddr, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("Stopped while waiting for Istio")
+			return
+		}
+		log.Error(err, "Waiting for Istio's ServiceEntry CRD")
+		os.Exit(1)
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         controllers.CacheOptions(cfg),
@@ -113,7 +122,6 @@ func main() {
 		log.Error(err, "Creating the manager")
 		os.Exit(1)
 	}
-	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, cfg); err != nil {
 		log.Error(err, "Setting up the controllers")
 		os.Exit(1)

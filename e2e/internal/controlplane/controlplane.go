@@ -75,6 +75,19 @@ func Run(t *testing.T, opts ...Option) *Cluster {
 	return cluster
 }
 
+// InstallIstioCRDs installs Istio's CRDs, from the same bundle Run installs by default, and
+// waits until the API server serves them.
+func (c *Cluster) InstallIstioCRDs(t *testing.T) {
+	t.Helper()
+	istio, err := IstioCRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{Paths: []string{istio}, ErrorIfPathMissing: true}); err != nil {
+		t.Fatalf("installing Istio's CRDs: %v", err)
+	}
+}
+
 // AddUser returns credentials, signed by the apiserver's client CA, for any user name and
 // groups.
 func (c *Cluster) AddUser(t *testing.T, user envtest.User) *rest.Config {

@@ -1,6 +1,10 @@
 package controlplane
 
-import "sigs.k8s.io/controller-runtime/pkg/envtest"
+import (
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
 
 // Option changes how Run starts the control plane.
 type Option func(*envtest.Environment)
@@ -16,5 +20,14 @@ const DualStackServiceRange = "10.0.0.0/24,fd00::/108"
 func ServiceClusterIPRange(cidrs string) Option {
 	return func(env *envtest.Environment) {
 		env.ControlPlane.GetAPIServer().Configure().Set("service-cluster-ip-range", cidrs)
+	}
+}
+
+// WithoutIstioCRDs starts the control plane with meshalias' CRDs only, as a cluster where
+// meshalias is installed before Istio; InstallIstioCRDs adds Istio's later.
+func WithoutIstioCRDs() Option {
+	return func(env *envtest.Environment) {
+		istio, _ := IstioCRDs() // Run has failed already if it can't be found
+		env.CRDInstallOptions.Paths = slices.DeleteFunc(env.CRDInstallOptions.Paths, func(p string) bool { return p == istio })
 	}
 }

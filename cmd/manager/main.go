@@ -56,6 +56,8 @@ func main() {
 	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second, "How long a leader's lease lasts without renewal: the longest a crashed leader's replica waits before taking over.")
 	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second, "How long the leader keeps trying to renew before it gives up leading.")
 	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second, "How often candidates try to take, and the leader to renew, the lease.")
+	var shutdownTimeout time.Duration
+	flag.DurationVar(&shutdownTimeout, "graceful-shutdown-timeout", 7*time.Second, "How long, after SIGTERM, in-flight reconciles may run before they are abandoned. Keep it below the pod's termination grace period (10 s in config/manager), so that the lease is released before the kubelet kills the process and the other replica takes over at once.")
 	var adoptSelector string
 	flag.StringVar(&adoptSelector, "adopt-selector", "", "Label selector of unmanaged ServiceEntries that an alias may take over in place when it claims one of their hosts, such as app.kubernetes.io/managed-by=dns-controller. Empty adopts nothing.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
@@ -114,6 +116,7 @@ func main() {
 		LeaderElectionID:              "meshalias.meshalias.io",
 		LeaderElectionNamespace:       leaderNS,
 		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &shutdownTimeout,
 		LeaseDuration:                 &leaseDuration,
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,

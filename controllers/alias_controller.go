@@ -91,7 +91,7 @@ func newAliasReconciler[A aliasObject](c client.Client, live client.Reader, reco
 			istioNamespace:      cfg.istioNamespace(),
 			allNamespacesInMesh: cfg.AllNamespacesInMesh,
 		},
-		writer:        entryWriter{client: c, recorder: recorder, workers: cfg.MaxConcurrentReconciles, drift: &driftWatch{reader: live}},
+		writer:        entryWriter{client: c, recorder: recorder, workers: cfg.MaxConcurrentReconciles, drift: &driftWatch{reader: live, every: driftEventEvery}},
 		status:        status,
 		clusterDomain: cfg.ClusterDomain,
 	}

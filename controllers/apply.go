@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/meshalias/meshalias/internal/audit"
 	"github.com/meshalias/meshalias/internal/desired"
 )
 
@@ -82,9 +82,9 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 			case len(writers) > 0:
 				log.Info("Repaired ServiceEntry", "ServiceEntry", klog.KObj(se), "changedBy", writers)
 				driftRepairs.WithLabelValues(se.Namespace).Inc()
-				if w.drift.due(client.ObjectKeyFromObject(se), time.Now()) {
-					w.recorder.Eventf(alias, existing, corev1.EventTypeWarning, "DriftRepaired", "Repair", "ServiceEntry %s was changed by %s; meshalias put it back", se.Name, strings.Join(writers, ", "))
-				}
+				w.drift.repaired(client.ObjectKeyFromObject(se), func(repairs int, since time.Time) {
+					w.recorder.Eventf(alias, existing, corev1.EventTypeWarning, audit.EventReasonDriftRepaired, "Repair", "%s", audit.RepairNote(se.Name, writers, repairs, since))
+				})
 			default:
 				log.Info("Applied ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 				mu.Lock()

@@ -25,17 +25,30 @@ func init() {
 }
 
 // driftEventEvery bounds the DriftRepaired events of one entry: a writer that fights every
-// second would otherwise fill the namespace's events.
+// second would otherwise fill the namespace's events. Each event says how many repairs it
+// stands for, so that the audit still counts them all.
 const driftEventEvery = time.Minute
 
-// driftWatch finds who changed an entry, and says so at most once a minute per entry.
+// driftWatch finds who changed an entry, and reports its repairs: the first at once, then at
+// most one event a minute per entry, raised at the end of the minute if repairs came in it.
 type driftWatch struct {
 	// reader reads from the API server: the cache strips managedFields, which name the
 	// writers. It is read only when an entry is about to be repaired.
 	reader client.Reader
+	// every is driftEventEvery, shorter in tests.
+	every time.Duration
 
-	mu   sync.Mutex
-	last map[client.ObjectKey]time.Time
+	mu      sync.Mutex
+	entries map[client.ObjectKey]*driftLog
+}
+
+// driftLog is one entry's repairs since its last DriftRepaired event.
+type driftLog struct {
+	reported time.Time
+	pending  int
+	// raise raises the event for the pending repairs, with the latest repair's alias and
+	// writers. Set while a flush is scheduled.
+	raise func(repairs int, since time.Time)
 }
 
 // writers names the field managers, other than meshalias, that own fields of an entry's
@@ -61,16 +74,39 @@ func (d *driftWatch) writers(ctx context.Context, se *networkingv1.ServiceEntry)
 	return slices.Compact(managers)
 }
 
-// due tells whether an entry's next DriftRepaired event may be raised now.
-func (d *driftWatch) due(key client.ObjectKey, now time.Time) bool {
+// repaired counts one repair of an entry. raise raises its DriftRepaired event, for some number
+// of repairs since some time: now if the entry's last event is a minute old, else at the end
+// of that minute, once, for all the repairs until then.
+func (d *driftWatch) repaired(key client.ObjectKey, raise func(repairs int, since time.Time)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.last == nil {
-		d.last = map[client.ObjectKey]time.Time{}
+	if d.entries == nil {
+		d.entries = map[client.ObjectKey]*driftLog{}
 	}
-	if last, ok := d.last[key]; ok && now.Sub(last) < driftEventEvery {
-		return false
+	now := time.Now()
+	l, seen := d.entries[key]
+	if !seen || now.Sub(l.reported) >= d.every && l.raise == nil {
+		since := now
+		if seen {
+			since = l.reported
+		}
+		d.entries[key] = &driftLog{reported: now}
+		raise(1, since)
+		return
 	}
-	d.last[key] = now
-	return true
+	l.pending++
+	if l.raise == nil {
+		time.AfterFunc(l.reported.Add(d.every).Sub(now), func() { d.flush(key) })
+	}
+	l.raise = raise
+}
+
+// flush raises the event for an entry's pending repairs.
+func (d *driftWatch) flush(key client.ObjectKey) {
+	d.mu.Lock()
+	l := d.entries[key]
+	repairs, since, raise := l.pending, l.reported, l.raise
+	l.reported, l.pending, l.raise = time.Now(), 0, nil
+	d.mu.Unlock()
+	raise(repairs, since)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -24,6 +25,8 @@ import (
 func newAuditCommand(opts *options) *cobra.Command {
 	var clusterDomain string
 	var requireAliasDomain bool
+	var foughtWindow time.Duration
+	var foughtThreshold int
 	var mesh meshFlags
 	cmd := &cobra.Command{
 		Use:   "audit",
@@ -35,7 +38,10 @@ SNI and are safe. Resolution NONE passes traffic on and is reported as info.
 
 It also flags, as critical, an entry whose host is a Kubernetes Service's own name
 (<svc>.<ns> or <svc>.<ns>.svc), which takes that Service's HTTP traffic; and, as a warning,
-an entry whose hosts no AliasDomain allows its namespace to claim.
+an entry whose hosts no AliasDomain allows its namespace to claim; and, as a warning,
+an entry fought over: one that meshalias put back more than --fought-over-threshold times
+within --fought-over-window, because another writer keeps changing it (read from the
+operator's DriftRepaired events).
 
 Which namespaces a finding reaches follows pilot's rules: exportTo, else the mesh config's
 defaultServiceExportTo, then each mesh namespace's Sidecar (or the root namespace's). A
@@ -67,6 +73,12 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 			}
 			entries := st.withAssumed(list.Items)
 			findings := audit.All(entries, names)
+			fought, err := foughtOver(cmd.Context(), c, scope, entries, foughtWindow, foughtThreshold, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			findings = append(findings, fought...)
+			audit.Sort(findings)
 			if err := printFindings(cmd.OutOrStdout(), opts.output, findings, len(entries), where); err != nil {
 				return err
 			}
@@ -81,6 +93,8 @@ Exit code: 0 when nothing is critical, 3 when something is, 1 on an error.`,
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "", "Output format: table (default), json or yaml.")
 	cmd.Flags().StringVar(&clusterDomain, "cluster-domain", "cluster.local", "The cluster's DNS domain, as the operator's --cluster-domain.")
 	mesh.add(cmd)
+	cmd.Flags().DurationVar(&foughtWindow, "fought-over-window", time.Hour, "How far back to count meshalias's repairs of an entry, from its DriftRepaired events.")
+	cmd.Flags().IntVar(&foughtThreshold, "fought-over-threshold", 10, "List an entry as fought-over when meshalias repaired it more than this many times within --fought-over-window: another writer keeps changing it.")
 	cmd.Flags().BoolVar(&requireAliasDomain, "require-alias-domain", false, "Judge hosts as the operator run with --require-alias-domain does: refused unless an AliasDomain allows them.")
 	return cmd
 }

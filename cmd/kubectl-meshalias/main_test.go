@@ -10,10 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	networkingapi "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -457,5 +459,61 @@ func TestAuditAssumeUnmasks(t *testing.T) {
 	}
 	if got := rules("--assume", root); !slices.Contains(got, audit.RuleUnmasked+" "+abc) {
 		t.Errorf("with a root ./* Sidecar assumed, want abc's catch-all unmasked for abc: %v", got)
+	}
+}
+
+// TestAuditFoughtOver reads DriftRepaired events as the operator raises them, through the API
+// server's field selector, and lists the entry repaired more often than the threshold allows
+// within the window.
+func TestAuditFoughtOver(t *testing.T) {
+	ns := namespace(t)
+	ctx := context.Background()
+	fought := entry(ns, "traefik-custom-name", "traefik.custom-name", "TCP", func(s *networkingapi.ServiceEntry) { s.Addresses = []string{"10.0.0.9"} })
+	if err := k8s.Create(ctx, fought); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, ev := range []struct {
+		repairs int
+		ago     time.Duration
+	}{
+		{1, 3 * time.Minute}, {7, 2 * time.Minute}, {5, time.Minute},
+		// Before the window: not counted.
+		{400, 3 * time.Hour},
+	} {
+		at := now.Add(-ev.ago)
+		e := &eventsv1.Event{
+			ObjectMeta:          metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("traefik.%d", i)},
+			EventTime:           metav1.NewMicroTime(at),
+			ReportingController: "meshalias",
+			ReportingInstance:   "meshalias-0",
+			Action:              "Repair",
+			Reason:              audit.EventReasonDriftRepaired,
+			Type:                corev1.EventTypeWarning,
+			Regarding:           corev1.ObjectReference{APIVersion: "meshalias.io/v1alpha1", Kind: "ServiceAlias", Namespace: ns, Name: "traefik"},
+			Note:                audit.RepairNote(fought.Name, []string{"dns-controller"}, ev.repairs, at.Add(-time.Minute)),
+		}
+		if err := k8s.Create(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	code, out, _ := plugin(t, "audit", "-n", ns, "-o", "json")
+	var findings []audit.Finding
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("exit %d, not JSON: %v\n%s", code, err, out)
+	}
+	if code != 0 || len(findings) != 1 {
+		t.Fatalf("exit %d, findings %+v: want exit 0 and one fought-over warning", code, findings)
+	}
+	if f := findings[0]; f.Rule != audit.RuleFoughtOver || f.Name != fought.Name || f.Severity != audit.SeverityWarning ||
+		strings.Join(f.Hosts, ",") != "traefik.custom-name" || !strings.Contains(f.Message, "13 times") || !strings.Contains(f.Message, "dns-controller") {
+		t.Errorf("finding %+v, want fought-over, 13 repairs by dns-controller", f)
+	}
+	if _, out, _ := plugin(t, "audit", "-n", ns, "-o", "json", "--fought-over-threshold", "13"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("13 repairs are not more than a threshold of 13: %s", out)
+	}
+	if _, out, _ := plugin(t, "audit", "-n", ns, "-o", "json", "--fought-over-window", "90s", "--fought-over-threshold", "4"); !strings.Contains(out, "5 times") {
+		t.Errorf("within 90s only the last event's 5 repairs count: %s", out)
 	}
 }

@@ -1,0 +1,65 @@
+package controllers
+
+import (
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// raised is one DriftRepaired event as driftWatch asked for it.
+type raised struct {
+	repairs int
+	since   time.Time
+}
+
+// TestDriftEventsCountEveryRepair checks what a person reading the events, or the audit adding
+// them up, gets from a writer that fights: the first repair at once, then one event per
+// interval standing for every repair in it, and none lost.
+func TestDriftEventsCountEveryRepair(t *testing.T) {
+	d := &driftWatch{every: 200 * time.Millisecond}
+	key := client.ObjectKey{Namespace: "abc", Name: "traefik-custom-name"}
+	events := make(chan raised, 10)
+	raise := func(repairs int, since time.Time) { events <- raised{repairs, since} }
+	next := func(what string) raised {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event for %s", what)
+			return raised{}
+		}
+	}
+
+	start := time.Now()
+	d.repaired(key, raise)
+	first := next("the first repair")
+	if first.repairs != 1 || first.since.Before(start) {
+		t.Errorf("first event: %+v, want 1 repair since now", first)
+	}
+	for range 5 {
+		d.repaired(key, raise)
+	}
+	select {
+	case e := <-events:
+		t.Fatalf("an event within the interval of the first: %+v", e)
+	default:
+	}
+	flushed := next("the repairs within the interval")
+	if flushed.repairs != 5 || !flushed.since.Equal(first.since) {
+		t.Errorf("flushed event: %+v, want 5 repairs since the first event (%s)", flushed, first.since)
+	}
+
+	// After a quiet interval, the next repair is reported at once again.
+	time.Sleep(2 * d.every)
+	d.repaired(key, raise)
+	if e := next("a repair after a quiet interval"); e.repairs != 1 {
+		t.Errorf("after a quiet interval: %+v, want 1 repair", e)
+	}
+	other := client.ObjectKey{Namespace: "abc", Name: "other"}
+	d.repaired(other, raise)
+	if e := next("another entry's first repair"); e.repairs != 1 {
+		t.Errorf("another entry's first repair: %+v, want 1, whatever the first entry's interval", e)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
@@ -51,16 +52,31 @@ type driftLog struct {
 	raise func(repairs int, since time.Time)
 }
 
-// writers names the field managers, other than meshalias, that own fields of an entry's
-// spec, labels or owners.
+// writers reads the entry from the API server and names who changed it since meshalias last
+// wrote it.
 func (d *driftWatch) writers(ctx context.Context, se *networkingv1.ServiceEntry) []string {
 	var live networkingv1.ServiceEntry
 	if err := d.reader.Get(ctx, client.ObjectKeyFromObject(se), &live); err != nil {
 		return nil
 	}
+	return changedBy(live.ManagedFields)
+}
+
+// changedBy names the field managers, other than meshalias, that own fields of an entry's spec,
+// labels or owners and wrote no earlier than meshalias's own last write. A manager that only
+// shares fields with meshalias, such as the one that created an adopted entry long ago, did
+// not change it: server-side apply keeps it as a co-owner of every field meshalias set to the
+// same value.
+func changedBy(managed []metav1.ManagedFieldsEntry) []string {
+	var ours time.Time
+	for _, mf := range managed {
+		if mf.Manager == FieldManager && mf.Time != nil && mf.Time.After(ours) {
+			ours = mf.Time.Time
+		}
+	}
 	var managers []string
-	for _, mf := range live.ManagedFields {
-		if mf.Manager == FieldManager || mf.FieldsV1 == nil {
+	for _, mf := range managed {
+		if mf.Manager == FieldManager || mf.FieldsV1 == nil || mf.Time != nil && mf.Time.Time.Before(ours) {
 			continue
 		}
 		for _, field := range [][]byte{[]byte(`"f:spec"`), []byte(`"f:labels"`), []byte(`"f:ownerReferences"`)} {

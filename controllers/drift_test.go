@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -61,5 +63,23 @@ func TestDriftEventsCountEveryRepair(t *testing.T) {
 	d.repaired(other, raise)
 	if e := next("another entry's first repair"); e.repairs != 1 {
 		t.Errorf("another entry's first repair: %+v, want 1, whatever the first entry's interval", e)
+	}
+}
+
+func TestChangedByNamesOnlyLaterWriters(t *testing.T) {
+	at := func(s int) *metav1.Time { return &metav1.Time{Time: time.Date(2026, 11, 28, 10, 0, s, 0, time.UTC)} }
+	fields := func(raw string) *metav1.FieldsV1 { return &metav1.FieldsV1{Raw: []byte(raw)} }
+	managed := []metav1.ManagedFieldsEntry{
+		// Created the entry that meshalias adopted, and still co-owns its hosts.
+		{Manager: "dns-controller-v0", Time: at(0), FieldsV1: fields(`{"f:spec":{"f:hosts":{}}}`)},
+		{Manager: FieldManager, Time: at(10), FieldsV1: fields(`{"f:spec":{"f:hosts":{},"f:addresses":{}}}`)},
+		// Wrote after meshalias, in the same second, and later.
+		{Manager: "kubectl-edit", Time: at(10), FieldsV1: fields(`{"f:metadata":{"f:labels":{"f:x":{}}}}`)},
+		{Manager: "dns-controller", Time: at(12), FieldsV1: fields(`{"f:spec":{"f:ports":{}}}`)},
+		// Wrote after meshalias, but only its status.
+		{Manager: "status-writer", Time: at(13), FieldsV1: fields(`{"f:status":{}}`)},
+	}
+	if got := changedBy(managed); !slices.Equal(got, []string{"dns-controller", "kubectl-edit"}) {
+		t.Errorf("changedBy = %v, want [dns-controller kubectl-edit]", got)
 	}
 }

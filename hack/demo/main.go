@@ -112,6 +112,9 @@ func run(once bool) error {
 	if verdict == nil {
 		verdict = sidecarScene(ctx, c)
 	}
+	if verdict == nil {
+		verdict = fightScene(ctx, c)
+	}
 	if err := printAudit(ctx, c, "The audit, after: the legacy entry now carries traefik's ClusterIP"); err != nil {
 		return err
 	}
@@ -185,8 +188,10 @@ func playStory(ctx context.Context, c client.Client) error {
 		},
 	}
 	step("The legacy dns-controller's ServiceEntry traefik-cutom-name: TCP 443 and no addresses")
-	objs = append(objs, legacyEntry())
 	if err := create(ctx, c, objs...); err != nil {
+		return err
+	}
+	if err := c.Create(ctx, legacyEntry(), client.FieldOwner(legacyManager)); err != nil {
 		return err
 	}
 	if err := printAudit(ctx, c, "The audit, before meshalias: the legacy entry takes every outbound connection on 443"); err != nil {

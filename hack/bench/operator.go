@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,19 +49,13 @@ type operator struct {
 // its probes off: nothing here reads them. An idle pprof listener costs nothing; the bench
 // asks it for a GC before it reads the live heap, and for the profiles.
 func (o *operator) start() error {
-	metricsPort, err := localcluster.FreePort()
+	addrs, err := localcluster.FreeAddrs(2)
 	if err != nil {
 		return err
 	}
-	pprofPort, err := localcluster.FreePort()
-	if err != nil {
-		return err
-	}
-	o.metricsURL = "http://127.0.0.1:" + strconv.Itoa(metricsPort) + "/metrics"
-	o.pprofURL = "http://127.0.0.1:" + strconv.Itoa(pprofPort) + "/debug/pprof/"
-	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort), "--metrics-secure=false",
-		"--pprof-bind-address=127.0.0.1:" + strconv.Itoa(pprofPort), "--health-probe-bind-address=0", "--leader-elect=false",
-		"--cluster-domain=" + clusterDomain}, o.args...)
+	o.metricsURL, o.pprofURL = "http://"+addrs[0]+"/metrics", "http://"+addrs[1]+"/debug/pprof/"
+	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=" + addrs[0], "--metrics-secure=false", "--pprof-bind-address=" + addrs[1],
+		"--health-probe-bind-address=0", "--leader-elect=false", "--cluster-domain=" + clusterDomain}, o.args...)
 	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.env, " "), o.bin, strings.Join(args, " "))
 	if o.proc, err = localcluster.StartProcess(o.log, o.env, o.bin, args...); err != nil {
 		return err

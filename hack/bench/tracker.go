@@ -96,26 +96,28 @@ func (t *tracker) handle(old, cur client.Object) {
 		t.changed[k] = true
 	}
 	var addresses []string
-	switch o := cur.(type) {
+	added := b2i(cur != nil) - b2i(old != nil)
+	switch o := o.(type) {
+	case *meshaliasv1.ServiceAlias:
+		t.writes += b2i(old != nil && cur != nil)
+		t.total += added
+		t.caughtUp += b2i(handled(cur, false)) - b2i(handled(old, false))
+		t.ready += b2i(handled(cur, true)) - b2i(handled(old, true))
 	case *meshaliasv1.NamespaceAlias:
-		t.nsAliasReady, t.nsAliasServices = handled(o, true), int(o.Status.Services)
+		t.nsAliasReady, t.nsAliasServices = handled(cur, true), int(o.Status.Services)
 	case *networkingv1.ServiceEntry:
+		if o.Namespace == benchNS {
+			t.entries += added
+		} else {
+			t.nsEntries += added
+		}
 		addresses = o.Spec.Addresses
 	case *corev1.Service:
 		addresses = o.Spec.ClusterIPs
 	}
-	switch o.(type) {
-	case *meshaliasv1.ServiceAlias:
-		t.writes += b2i(old != nil && cur != nil)
-		t.total += b2i(cur != nil) - b2i(old != nil)
-		t.caughtUp += b2i(handled(cur, false)) - b2i(handled(old, false))
-		t.ready += b2i(handled(cur, true)) - b2i(handled(old, true))
-	case *networkingv1.ServiceEntry:
-		count := map[bool]*int{true: &t.entries, false: &t.nsEntries}[o.GetNamespace() == benchNS]
-		*count += b2i(cur != nil) - b2i(old != nil)
-	}
 	if cur == nil {
 		delete(t.addressSeen, k)
+		addresses = nil
 	}
 	for _, a := range addresses {
 		if _, seen := t.addressSeen[k][a]; !seen {

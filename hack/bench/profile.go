@@ -38,10 +38,7 @@ func (o *operator) profileCPU(ctx context.Context, file string) (finish func() e
 				return
 			}
 		}
-		merged, err := pprof(append([]string{"-proto"}, chunks...)...)
-		if err == nil {
-			err = os.WriteFile(file, merged, 0o644)
-		}
+		_, err := pprof(append([]string{"-proto", "-output=" + file}, chunks...)...)
 		done <- err
 	}()
 	return func() error {

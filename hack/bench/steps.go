@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -303,13 +302,12 @@ func (r *sizeRun) idleWrites(ctx context.Context) {
 	check(sleep(ctx, r.Idle))
 	m1 := must(r.op.scrape())
 	r.res.IdleWrites, r.res.IdleChanged = m1.writes()-m0.writes(), r.tr.changedSince()
-	heapProfile := io.Discard
+	// Every size keeps its heap profile with its logs; the profiled ones, beside results.json.
+	heapFile := filepath.Join(r.res.LogDir, "heap.pprof")
 	if r.res.Profiled {
-		f := must(os.Create(r.profileFile("heap", "pprof")))
-		defer f.Close()
-		heapProfile = f
+		heapFile = r.profileFile("heap", "pprof")
 	}
-	check(r.op.get(ctx, r.op.pprofURL+"heap?gc=1", heapProfile))
+	check(r.op.save(ctx, "heap?gc=1", heapFile))
 	r.res.LiveHeap = int64(must(r.op.scrape()).sum("go_memstats_heap_alloc_bytes", nil))
 	r.res.RSS, r.res.Heap = int64(m1.sum("process_resident_memory_bytes", nil)), int64(m1.sum("go_memstats_heap_alloc_bytes", nil))
 	r.res.HeapInuse, r.res.NextGC = int64(m1.sum("go_memstats_heap_inuse_bytes", nil)), int64(m1.sum("go_memstats_next_gc_bytes", nil))
@@ -317,7 +315,7 @@ func (r *sizeRun) idleWrites(ctx context.Context) {
 	peak, _ := r.op.peaks(false)
 	r.res.PeakRSS = max(peak, r.res.RSS)
 	if r.res.Profiled {
-		check(profileSummary(r.profileFile("profile", "txt"), r.profileFile("cpu", "pprof"), r.profileFile("heap", "pprof")))
+		check(profileSummary(r.profileFile("profile", "txt"), r.profileFile("cpu", "pprof"), heapFile))
 		say("N=%d: profiles in %s", r.n, r.assets)
 	}
 }

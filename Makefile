@@ -108,7 +108,7 @@ e2e: ## Run only the e2e module: the built operator under its own RBAC, judged b
 BENCH_FLAGS ?= -operator-env=GOMEMLIMIT=150MiB
 
 .PHONY: bench
-bench: ## Measure convergence, idle writes, follow latency, memory and the planner alone; writes BENCHMARKS.md and docs/bench/.
+bench: ## Measure convergence, idle writes, follow latency, memory, bounded status and the planner alone at 1k/5k/10k/20k, and profile the operator at 10k; writes BENCHMARKS.md and docs/bench/.
 	@mkdir -p docs/bench
 	go test -run='^$$' -bench=. -benchmem -count=3 ./internal/desired/ | tee docs/bench/gobench.txt
 	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench -gobench=docs/bench/gobench.txt $(BENCH_FLAGS)

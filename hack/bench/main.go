@@ -2,8 +2,9 @@
 // BENCHMARKS.md: how long the operator takes to converge compared with the writes no
 // implementation can avoid, whether it writes when nothing changed (idle, and across a
 // restart), how fast a re-created Service's new ClusterIP reaches its ServiceEntry (idle and
-// behind a backlog), how much memory it holds, and how long one NamespaceAlias over N
-// Services takes. It writes the figures as JSON too, for hack/plot to draw.
+// behind a backlog), how much memory it holds, how long one NamespaceAlias over N Services
+// takes and whether its status stays bounded, each judged against issue #15's targets. It
+// writes the figures as JSON too, for hack/plot to draw, and profiles of the operator.
 //
 // The operator runs as its own process, built from ./cmd/manager, so that its memory and its
 // request counters are its own. Run it with `make bench`, or `go run ./hack/bench -n=1000`.
@@ -32,12 +33,14 @@ import (
 
 func main() {
 	var s settings
-	sizes := flag.String("n", "1000,5000,10000", "Comma-separated sizes: the number of Services and aliases of each run.")
+	sizes := flag.String("n", "1000,5000,10000,20000", "Comma-separated sizes: the number of Services and aliases of each run.")
 	flag.IntVar(&s.FollowSamples, "follow-samples", 200, "Idle follow-latency samples per size.")
 	flag.DurationVar(&s.Idle, "idle", 30*time.Second, "How long to watch for writes when nothing changes.")
+	flag.IntVar(&s.BriefAbove, "brief-above", 10000, "Sizes above this run briefly, to keep the whole run short: a third of -idle, a quarter of -follow-samples, no start-up backlog step.")
+	profile := flag.String("profile-n", "10000", "Comma-separated sizes at which to profile the operator: CPU over the converge step, heap after the idle period; empty for none.")
 	flag.IntVar(&s.Workers, "workers", 8, "Workers of the bench's own client, for the floor and the set-up.")
 	out := flag.String("out", "BENCHMARKS.md", "The report; a relative path is taken from the repository root.")
-	assets := flag.String("assets", "", "Where results.json goes, and where the report expects hack/plot's SVGs; docs/bench beside the report by default, so that a report elsewhere leaves the repository's alone.")
+	assets := flag.String("assets", "", "Where results.json and the profiles go, and where the report expects hack/plot's SVGs; docs/bench beside the report by default, so that a report elsewhere leaves the repository's alone.")
 	gobench := flag.String("gobench", "", "A file with the output of `go test -bench` over internal/desired, for the report.")
 	opArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated, such as --max-concurrent-reconciles=4.")
 	opEnv := flag.String("operator-env", "", "Extra environment for the operator, space-separated, such as GOMEMLIMIT=100MiB.")
@@ -55,19 +58,23 @@ func main() {
 			os.Exit(1)
 		}
 	}()
-	run(*sizes, s, *out, *assets, *gobench)
+	s.ProfileN = parseSizes("-profile-n", *profile)
+	run(parseSizes("-n", *sizes), s, *out, *assets, *gobench)
 }
 
-func run(sizeList string, s settings, out, assets, gobench string) {
+func parseSizes(flagName, list string) []int {
 	var sizes []int
-	for f := range strings.SplitSeq(sizeList, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
+	for f := range strings.FieldsFuncSeq(list, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
 		if err == nil && n < 1 {
-			err = fmt.Errorf("size %d in -n: at least 1", n)
+			err = fmt.Errorf("size %d in %s: at least 1", n, flagName)
 		}
-		check(err)
-		sizes = append(sizes, n)
+		sizes = append(sizes, must(n, err))
 	}
+	return sizes
+}
+
+func run(sizes []int, s settings, out, assets, gobench string) {
 	s.root = must(localcluster.RepoRoot(must(os.Getwd())))
 	// envtest finds the control plane's binaries through KUBEBUILDER_ASSETS.
 	s.ControlPlane = must(localcluster.BinDir(s.root))
@@ -76,6 +83,8 @@ func run(sizeList string, s settings, out, assets, gobench string) {
 	if assets == "" {
 		rep.assets = filepath.Join(filepath.Dir(rep.path), "docs", "bench")
 	}
+	s.assets = rep.assets
+	check(os.MkdirAll(rep.assets, 0o755))
 	if gobench != "" {
 		rep.GoBench = string(must(os.ReadFile(fromRoot(s.root, gobench))))
 	}

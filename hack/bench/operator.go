@@ -3,17 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -36,33 +37,34 @@ type operator struct {
 	args, env       []string
 	log             *os.File
 
-	proc       *localcluster.Process
-	metricsURL string
-	stopSample context.CancelFunc
-	mu         sync.Mutex
-	peakRSS    float64 // since the first start
-	peakDepth  float64 // of the ServiceAlias queue, since the last peaks(true)
+	proc                 *localcluster.Process
+	metricsURL, pprofURL string
+	stopSample           context.CancelFunc
+	mu                   sync.Mutex
+	peakRSS              float64 // since the first start
+	peakDepth            float64 // of the ServiceAlias queue, since the last peaks(true)
 }
 
-// start runs the operator as admin, with plain-HTTP metrics on a loopback port and its
-// probes off: nothing here reads them.
+// start runs the operator as admin, with plain-HTTP metrics and pprof on loopback ports and
+// its probes off: nothing here reads them. An idle pprof listener costs nothing; the bench
+// asks it for a GC before it reads the live heap, and for the profiles.
 func (o *operator) start() error {
-	port, err := localcluster.FreePort()
+	addrs, err := localcluster.FreeAddrs(2)
 	if err != nil {
 		return err
 	}
-	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=127.0.0.1:" + strconv.Itoa(port), "--metrics-secure=false",
+	o.metricsURL, o.pprofURL = "http://"+addrs[0]+"/metrics", "http://"+addrs[1]+"/debug/pprof/"
+	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=" + addrs[0], "--metrics-secure=false", "--pprof-bind-address=" + addrs[1],
 		"--health-probe-bind-address=0", "--leader-elect=false", "--cluster-domain=" + clusterDomain}, o.args...)
 	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.env, " "), o.bin, strings.Join(args, " "))
 	if o.proc, err = localcluster.StartProcess(o.log, o.env, o.bin, args...); err != nil {
 		return err
 	}
-	o.metricsURL = "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
 	ctx, cancel := context.WithCancel(context.Background())
 	o.stopSample = cancel
 	go func() {
 		for sleep(ctx, time.Second) == nil {
-			if m, err := o.scrapeOnce(); err == nil {
+			if m, err := o.scrape(); err == nil {
 				o.mu.Lock()
 				o.peakRSS = max(o.peakRSS, m.sum("process_resident_memory_bytes", nil))
 				o.peakDepth = max(o.peakDepth, m.sum("workqueue_depth", label("name", "servicealias")))
@@ -108,67 +110,70 @@ func (o *operator) logMentions(s string) int {
 	return strings.Count(strings.ToLower(string(raw)), strings.ToLower(s))
 }
 
-// scrape reads the operator's /metrics, retrying while the endpoint comes up.
-func (o *operator) scrape(ctx context.Context) (metrics, error) {
-	var m metrics
-	err := poll(ctx, 100*time.Millisecond, 30*time.Second, func() (done bool, status string, err error) {
-		if m, err = o.scrapeOnce(); err != nil {
-			return false, fmt.Sprintf("reading the operator's metrics: %v", err), o.exited()
-		}
-		return true, "", nil
-	})
-	return m, err
-}
+var httpClient = &http.Client{Timeout: time.Minute}
 
-var metricsClient = &http.Client{Timeout: 10 * time.Second}
-
-// scrapeOnce reads the metrics as the text format shows them: a histogram's count and sum are
-// samples of their own, name_count and name_sum.
-func (o *operator) scrapeOnce() (metrics, error) {
-	resp, err := metricsClient.Get(o.metricsURL)
+// get reads one of the operator's endpoints into w; the pprof ones may take their time.
+func (o *operator) get(ctx context.Context, url string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// scrape reads the operator's /metrics.
+func (o *operator) scrape() (metrics, error) {
+	var text strings.Builder
+	if err := o.get(context.Background(), o.metricsURL, &text); err != nil {
+		return nil, err
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %s: %w", o.metricsURL, resp.Status, err)
-	}
-	var m metrics
-	for name, f := range families {
-		for _, s := range f.GetMetric() {
-			l := map[string]string{}
-			for _, p := range s.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			if h := s.GetHistogram(); h != nil {
-				m = append(m, sample{name + "_count", l, float64(h.GetSampleCount())}, sample{name + "_sum", l, h.GetSampleSum()})
-			} else {
-				m = append(m, sample{name, l, s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()})
-			}
-		}
-	}
-	return m, nil
+	return parser.TextToMetricFamilies(strings.NewReader(text.String()))
 }
 
-// metrics is a scrape of the operator's /metrics: one sample per series.
-type metrics []sample
+// metrics is a scrape of the operator's /metrics, by metric name.
+type metrics map[string]*dto.MetricFamily
 
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// sum adds the samples of a metric whose labels pass keep (nil keeps all).
-func (m metrics) sum(name string, keep func(map[string]string) bool) float64 {
-	var total float64
-	for _, s := range m {
-		if s.name == name && (keep == nil || keep(s.labels)) {
-			total += s.value
+// each calls fn with the labels and value of every series of a metric. A histogram's count
+// and sum are named as the text format shows them: name_count and name_sum.
+func (m metrics) each(name string, fn func(labels map[string]string, v float64)) {
+	base, part := name, ""
+	for _, suffix := range []string{"_count", "_sum"} {
+		if b, ok := strings.CutSuffix(name, suffix); ok && m[name] == nil && m[b] != nil {
+			base, part = b, suffix
 		}
 	}
+	for _, s := range m[base].GetMetric() {
+		l := map[string]string{}
+		for _, p := range s.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		v := s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()
+		if part == "_count" {
+			v = float64(s.GetHistogram().GetSampleCount())
+		} else if part == "_sum" {
+			v = s.GetHistogram().GetSampleSum()
+		}
+		fn(l, v)
+	}
+}
+
+// sum adds the series of a metric whose labels pass keep (nil keeps all).
+func (m metrics) sum(name string, keep func(map[string]string) bool) (total float64) {
+	m.each(name, func(l map[string]string, v float64) {
+		if keep == nil || keep(l) {
+			total += v
+		}
+	})
 	return total
 }
 
@@ -188,14 +193,12 @@ func (m metrics) writes() int {
 // "PATCH 200: 1000, POST 201: 1000".
 func (m metrics) requests() string {
 	by := map[string]int{}
-	for _, s := range m {
-		if s.name == "rest_client_requests_total" && s.value > 0 {
-			by[s.labels["method"]+" "+s.labels["code"]] += int(s.value)
-		}
-	}
+	m.each("rest_client_requests_total", func(l map[string]string, v float64) { by[l["method"]+" "+l["code"]] += int(v) })
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(by)) {
-		parts = append(parts, fmt.Sprintf("%s: %d", k, by[k]))
+		if by[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d", k, by[k]))
+		}
 	}
 	return strings.Join(parts, ", ")
 }

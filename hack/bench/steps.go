@@ -1,14 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -68,43 +64,69 @@ func newService(ns, name string) *corev1.Service {
 func newAlias(ns string, i int) *meshaliasv1.ServiceAlias {
 	return &meshaliasv1.ServiceAlias{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: serviceName(i)},
-		Spec: meshaliasv1.ServiceAliasSpec{
-			Service: meshaliasv1.ServiceReference{Name: serviceName(i)},
-			Hosts:   []string{aliasHost(i)},
-		},
+		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: serviceName(i)}, Hosts: []string{aliasHost(i)}},
 	}
 }
 
 // settings are the bench's flags, and where it found what it runs.
 type settings struct {
-	OperatorArgs, OperatorEnv []string
-	Workers, FollowSamples    int
-	Idle                      time.Duration
-	ControlPlane              string
-	root, operatorBin         string
+	OperatorArgs, OperatorEnv          []string
+	Workers, FollowSamples, BriefAbove int
+	Idle                               time.Duration
+	ProfileN                           []int
+	ControlPlane                       string
+	root, operatorBin, assets          string
 }
 
-// result is what was measured at one size: the report's table, the targets, and in numbers
-// what hack/plot draws. Durations are nanoseconds in the JSON.
+// result is what was measured at one size, for the report (report.md says what each figure
+// is), the targets and hack/plot. Durations are nanoseconds in the JSON, sizes bytes.
 type result struct {
 	N int
-	// Err is the step that failed, if one did; the figures before it stand. LogDir keeps the
-	// control plane's and the operator's logs.
-	Err, LogDir                                         string
-	Rows                                                [][2]string
-	Targets                                             []judgement
-	FloorCreates, FloorStatus, Converge, NamespaceAlias time.Duration
-	Workers                                             int // the operator's own count
-	FollowIdle, FollowStartup, FollowLive               []Follow
-}
+	// Err is the step that failed, if one did; the figures of the steps Done stand. LogDir
+	// keeps the control plane's and the operator's logs. Brief: see -brief-above.
+	Err, LogDir     string
+	Brief, Profiled bool
+	Done            []string
+	Idle            time.Duration
+	// The floor; the operator's convergence: its first Ready alias, its mean reconcile and
+	// wait in the queue, its time reconciling and its CPU time, its requests and writes, and
+	// the changes to the aliases that the bench's watch saw.
+	FloorCreates, FloorStatus, FloorRequest, Converge, FirstReady, Reconcile, QueueWait, Reconciling, CPU time.Duration
 
-// judgement is how the operator did against a target at one size.
-type judgement struct {
-	Target, Measured string
-	Met              bool
+	Requests                      string
+	Workers, Writes, AliasChanges int
+	// Writes and changed objects over the idle period, and across a restart.
+	IdleWrites, IdleChanged, RestartWrites, RestartChanged int
+	RestartBacklog                                         time.Duration
+	// Memory after the idle period: live heap after a forced GC, "End" after the NamespaceAlias.
+	RSS, PeakRSS, Heap, LiveHeap, HeapInuse, HeapFree, NextGC, EndRSS, EndHeap int64
+
+	FollowIdle, FollowStartup, FollowLive []Follow
+	StartupDrain, LiveDrain               time.Duration
+	StartupDepth, LiveDepth               int
+	// The NamespaceAlias: Ready after, and its status: names listed, whether sorted, count.
+	NamespaceAlias              time.Duration
+	StatusNames, StatusServices int
+	StatusSorted                bool
+	Throttling                  int // mentions in the operator's log
 }
 
 func (r *result) Floor() time.Duration { return r.FloorCreates + r.FloorStatus }
+
+// Did says whether step completed; the report shows only the figures of those that did.
+func (r *result) Did(step string) bool { return slices.Contains(r.Done, step) }
+
+// The steps of a size's run, in order; the report and the targets name them.
+const (
+	stepFloor          = "floor"
+	stepConverge       = "converge"
+	stepIdle           = "idle"
+	stepRestart        = "restart"
+	stepFollow         = "follow"
+	stepStartupBacklog = "start-up backlog"
+	stepLiveBump       = "live bump"
+	stepNamespaceAlias = "NamespaceAlias"
+)
 
 // sizeRun is one size's run on its own control plane.
 type sizeRun struct {
@@ -114,23 +136,14 @@ type sizeRun struct {
 	tr  *tracker
 	op  *operator
 	res *result
-}
-
-// row records a figure of the size's table in the report, and prints it.
-func (r *sizeRun) row(figure, format string, args ...any) {
-	r.res.Rows = append(r.res.Rows, [2]string{figure, fmt.Sprintf(format, args...)})
-	say("N=%d: %s: %s", r.n, strings.ReplaceAll(figure, "**", ""), strings.ReplaceAll(fmt.Sprintf(format, args...), "**", ""))
-}
-
-// judge records how the operator did against a target at this size.
-func (r *sizeRun) judge(target string, met bool, format string, args ...any) {
-	r.res.Targets = append(r.res.Targets, judgement{target, fmt.Sprintf(format, args...), met})
+	// portsLimited: the ServiceAliases are bumped to ports [80]; see bump.
+	portsLimited bool
 }
 
 // runSize measures everything at size n on a fresh control plane, which is simplest and
 // fairest: no size inherits another's etcd history or watch caches.
 func runSize(ctx context.Context, s settings, n int) (res *result) {
-	res, step := &result{N: n}, "set-up"
+	res, step := &result{N: n, Brief: n > s.BriefAbove, Profiled: slices.Contains(s.ProfileN, n)}, "set-up"
 	defer func() {
 		if p := recover(); p != nil {
 			f, ok := p.(failure)
@@ -141,6 +154,10 @@ func runSize(ctx context.Context, s settings, n int) (res *result) {
 			say("N=%d failed: %s", n, res.Err)
 		}
 	}()
+	if res.Brief {
+		s.Idle, s.FollowSamples = s.Idle/3, max(s.FollowSamples/4, 1)
+	}
+	res.Idle = s.Idle
 	res.LogDir = must(os.MkdirTemp("", fmt.Sprintf("meshalias-bench-%d-", n)))
 	cpLog := must(os.Create(filepath.Join(res.LogDir, "control-plane.log")))
 	defer cpLog.Close()
@@ -169,19 +186,25 @@ func runSize(ctx context.Context, s settings, n int) (res *result) {
 		if err := r.op.stop(); err != nil {
 			say("stopping the operator: %v", err)
 		}
-		r.row("Client-side throttling mentions in the operator's log", "%d", r.op.logMentions("throttling"))
+		res.Throttling = r.op.logMentions("throttling")
 	}()
 	for _, st := range []struct {
 		name string
 		run  func(context.Context)
 	}{
-		{"floor", r.floor}, {"converge", r.converge}, {"idle", r.idleWrites}, {"restart", r.restartWrites},
-		{"follow", r.followIdle}, {"follow under a start-up backlog", r.followStartupBacklog},
-		{"follow under a live backlog", r.followLiveBacklog}, {"NamespaceAlias", r.namespaceAlias},
+		{stepFloor, r.floor}, {stepConverge, r.converge}, {stepIdle, r.idleWrites}, {stepRestart, r.restartWrites},
+		{stepFollow, r.followIdle}, {stepStartupBacklog, func(ctx context.Context) { r.followBacklog(ctx, false) }},
+		{stepLiveBump, func(ctx context.Context) { r.followBacklog(ctx, true) }},
+		{stepNamespaceAlias, r.namespaceAlias},
 	} {
-		step = st.name
-		say("N=%d: %s", n, st.name)
+		if step = st.name; res.Brief && step == stepStartupBacklog {
+			continue
+		}
+		start := time.Now()
+		say("N=%d: %s", n, step)
 		st.run(ctx)
+		res.Done = append(res.Done, step)
+		say("N=%d: %s took %s", n, step, secs(time.Since(start)))
 	}
 	return res
 }
@@ -222,17 +245,11 @@ func (r *sizeRun) floor(ctx context.Context) {
 		a := aliases[i]
 		before := a.DeepCopy()
 		// The status the operator writes for a served alias, patched the way it patches.
-		a.Status.ObservedGeneration = a.Generation
-		a.Status.Addresses = entries[i].Spec.Addresses
-		a.Status.ServiceEntries = []string{entries[i].Name}
-		desired.SetConditions(&a.Status.Conditions, a.Generation, desired.Outcome{
-			Ready: true, Reason: meshaliasv1.ReasonSynced, Message: "1 ServiceEntry in place.",
-		})
+		a.Status.ObservedGeneration, a.Status.Addresses, a.Status.ServiceEntries = a.Generation, entries[i].Spec.Addresses, []string{entries[i].Name}
+		desired.SetConditions(&a.Status.Conditions, a.Generation, desired.Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: "1 ServiceEntry in place."})
 		return timed(time.Now(), r.c.Status().Patch(ctx, a, client.MergeFrom(before)))
 	}))
-	r.res.FloorStatus = time.Since(start)
-	r.row(fmt.Sprintf("Floor (N entry creates + N status patches, %d workers)", r.Workers), "%s (creates %s, status patches %s; %s per request)",
-		secs(r.res.Floor()), secs(r.res.FloorCreates), secs(r.res.FloorStatus), ms(time.Duration(busy.Load()/int64(2*r.n))))
+	r.res.FloorStatus, r.res.FloorRequest = time.Since(start), time.Duration(busy.Load()/int64(2*r.n))
 	// The floor's objects go before the operator starts, so that it never sees them. Without
 	// a garbage collector the entries need their own delete.
 	check(r.c.DeleteAllOf(ctx, &networkingv1.ServiceEntry{}, client.InNamespace(floorNS)))
@@ -255,52 +272,57 @@ func (r *sizeRun) converge(ctx context.Context) {
 	writesBefore := r.tr.counts().writes
 	start := time.Now()
 	check(r.op.start())
-	var firstReady time.Time
+	finishProfile := func() error { return nil }
+	if r.res.Profiled {
+		finishProfile = r.op.profileCPU(ctx, r.profileFile("cpu", "pprof"))
+	}
 	check(poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
 		p := r.tr.counts()
-		if p.ready > 0 && firstReady.IsZero() {
-			firstReady = time.Now()
+		if p.ready > 0 && r.res.FirstReady == 0 {
+			r.res.FirstReady = time.Since(start)
 		}
-		return p.ready == r.n && p.entries[benchNS] == r.n, fmt.Sprintf("%d/%d ServiceAliases Ready, %d ServiceEntries", p.ready, r.n, p.entries[benchNS]), r.op.exited()
+		return p.ready == r.n && p.entries == r.n, fmt.Sprintf("%d/%d ServiceAliases Ready, %d ServiceEntries", p.ready, r.n, p.entries), r.op.exited()
 	}))
-	r.res.Converge = time.Since(start)
-	m, aliasWrites := must(r.op.scrape(ctx)), r.tr.counts().writes-writesBefore
+	r.res.Converge, r.res.AliasChanges = time.Since(start), r.tr.counts().writes-writesBefore
+	m := must(r.op.scrape())
+	check(finishProfile())
 	sa, saQueue := label("controller", "servicealias"), label("name", "servicealias")
-	r.res.Workers = int(m.sum("controller_runtime_max_concurrent_reconciles", sa))
-	busy, cpu := seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", sa)), seconds(m.sum("process_cpu_seconds_total", nil))
-	q := ratio(r.res.Converge, r.res.Floor())
-	r.row("Converge", "%s (first alias Ready after %s)", secs(r.res.Converge), secs(firstReady.Sub(start)))
-	r.row("**Converge / floor**", "**%.2f×**", q)
-	if r.n == 10000 {
-		r.judge(targetConverge, q <= 1.2, "%.2f×", q)
-	}
-	r.row("Operator requests until converged (method code)", "%s", m.requests())
-	r.row("Operator writes per alias until converged", "%.2f (the floor: 2)", float64(m.writes())/float64(r.n))
-	r.row("Changes to the ServiceAliases seen by the bench's watch until converged", "%d, %.2f per alias (one status write each would be 1.00)", aliasWrites, float64(aliasWrites)/float64(r.n))
-	r.row("Operator means until converged: reconcile / wait in the queue", "%s / %s",
-		ms(busy/time.Duration(m.sum("controller_runtime_reconcile_time_seconds_count", sa))),
-		ms(seconds(m.sum("workqueue_queue_duration_seconds_sum", saQueue)/m.sum("workqueue_queue_duration_seconds_count", saQueue))))
-	r.row("ServiceAlias reconciles in flight on average (time reconciling / converge)", "%.1f (workers: %d)", ratio(busy, r.res.Converge), r.res.Workers)
-	r.row("Operator CPU until converged", "%s of %s wall (%.0f%% of one core)", secs(cpu), secs(r.res.Converge), 100*ratio(cpu, r.res.Converge))
+	r.res.Workers, r.res.Requests, r.res.Writes = int(m.sum("controller_runtime_max_concurrent_reconciles", sa)), m.requests(), m.writes()
+	r.res.Reconciling, r.res.CPU = seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", sa)), seconds(m.sum("process_cpu_seconds_total", nil))
+	r.res.Reconcile = r.res.Reconciling / time.Duration(m.sum("controller_runtime_reconcile_time_seconds_count", sa))
+	r.res.QueueWait = seconds(m.sum("workqueue_queue_duration_seconds_sum", saQueue) / m.sum("workqueue_queue_duration_seconds_count", saQueue))
 }
 
-// idleWrites counts the operator's writes while nothing changes, then reads its memory.
+// idleWrites counts the operator's writes while nothing changes, then reads its memory: as
+// it is, and the live heap after a GC forced through pprof, whose heap profile the profiled
+// sizes keep.
 func (r *sizeRun) idleWrites(ctx context.Context) {
 	r.tr.changedSince()
-	m0 := must(r.op.scrape(ctx))
+	m0 := must(r.op.scrape())
 	check(sleep(ctx, r.Idle))
-	m1, objects := must(r.op.scrape(ctx)), r.tr.changedSince()
-	writes := m1.writes() - m0.writes()
-	rss, heap := int64(m1.sum("process_resident_memory_bytes", nil)), int64(m1.sum("go_memstats_heap_alloc_bytes", nil))
-	peak, _ := r.op.peaks(false)
-	r.row(fmt.Sprintf("Idle writes (%s)", r.Idle), "%d requests, %d objects changed", writes, objects)
-	r.judge(targetIdle, writes+objects == 0, "%d (%d changed)", writes, objects)
-	r.row("Operator RSS / Go heap", "%s MiB / %s MiB (peak RSS so far %s MiB)", mib(rss), mib(heap), mib(max(peak, rss)))
-	if r.n == 10000 {
-		r.judge(targetRSS, rss <= 150<<20, "%s MiB", mib(rss))
+	m1 := must(r.op.scrape())
+	r.res.IdleWrites, r.res.IdleChanged = m1.writes()-m0.writes(), r.tr.changedSince()
+	// Every size keeps its heap profile with its logs; the profiled ones, beside results.json.
+	heapFile := filepath.Join(r.res.LogDir, "heap.pprof")
+	if r.res.Profiled {
+		heapFile = r.profileFile("heap", "pprof")
 	}
-	r.row("Go heap spans in use / free but not returned to the OS / next GC at", "%s MiB / %s MiB / %s MiB", mib(int64(m1.sum("go_memstats_heap_inuse_bytes", nil))),
-		mib(int64(m1.sum("go_memstats_heap_idle_bytes", nil)-m1.sum("go_memstats_heap_released_bytes", nil))), mib(int64(m1.sum("go_memstats_next_gc_bytes", nil))))
+	check(r.op.save(ctx, "heap?gc=1", heapFile))
+	r.res.LiveHeap = int64(must(r.op.scrape()).sum("go_memstats_heap_alloc_bytes", nil))
+	r.res.RSS, r.res.Heap = int64(m1.sum("process_resident_memory_bytes", nil)), int64(m1.sum("go_memstats_heap_alloc_bytes", nil))
+	r.res.HeapInuse, r.res.NextGC = int64(m1.sum("go_memstats_heap_inuse_bytes", nil)), int64(m1.sum("go_memstats_next_gc_bytes", nil))
+	r.res.HeapFree = int64(m1.sum("go_memstats_heap_idle_bytes", nil) - m1.sum("go_memstats_heap_released_bytes", nil))
+	peak, _ := r.op.peaks(false)
+	r.res.PeakRSS = max(peak, r.res.RSS)
+	if r.res.Profiled {
+		check(profileSummary(r.profileFile("profile", "txt"), r.profileFile("cpu", "pprof"), heapFile))
+		say("N=%d: profiles in %s", r.n, r.assets)
+	}
+}
+
+// profileFile is where a profile of this size goes, beside results.json.
+func (r *sizeRun) profileFile(kind, ext string) string {
+	return filepath.Join(r.assets, fmt.Sprintf("%s-%d.%s", kind, r.n, ext))
 }
 
 // restartWrites restarts the operator: a new process must find everything in order and write
@@ -313,19 +335,18 @@ func (r *sizeRun) restartWrites(ctx context.Context) {
 	// The start-up backlog is done when every ServiceAlias was reconciled once and the queue
 	// is empty: the caches have synced and the backlog is worked off.
 	check(poll(ctx, 100*time.Millisecond, 20*time.Minute, func() (bool, string, error) {
-		m, err := r.op.scrape(ctx)
+		m, err := r.op.scrape()
 		done := int(m.sum("controller_runtime_reconcile_total", label("controller", "servicealias")))
 		depth := int(m.sum("workqueue_depth", label("name", "servicealias")))
-		return err == nil && done >= r.n && depth == 0, fmt.Sprintf("start-up backlog: %d reconciles done, %d queued", done, depth), err
+		return err == nil && done >= r.n && depth == 0, fmt.Sprintf("start-up backlog: %d reconciles done, %d queued", done, depth), r.op.exited()
 	}))
-	synced := time.Since(start)
+	r.res.RestartBacklog = time.Since(start)
 	check(sleep(ctx, r.Idle))
-	writes, objects := must(r.op.scrape(ctx)).writes(), r.tr.changedSince()
-	r.row(fmt.Sprintf("Restart writes (start-up + %s)", r.Idle), "%d requests, %d objects changed; start-up backlog done after %s", writes, objects, secs(synced))
-	r.judge(targetRestart, writes+objects == 0, "%d (%d changed)", writes, objects)
+	r.res.RestartWrites, r.res.RestartChanged = must(r.op.scrape()).writes(), r.tr.changedSince()
 }
 
-// namespaceAlias times one NamespaceAlias over N Services of a namespace of their own.
+// namespaceAlias times one NamespaceAlias over N Services of a namespace of their own, and
+// reads its status, which must stay bounded however many Services it covers.
 func (r *sizeRun) namespaceAlias(ctx context.Context) {
 	check(forEach(ctx, r.n, r.Workers, "set-up: created %d/%d Services", func(ctx context.Context, i int) error {
 		return r.c.Create(ctx, newService(nsAliasNS, serviceName(i)))
@@ -334,184 +355,18 @@ func (r *sizeRun) namespaceAlias(ctx context.Context) {
 	// alias, before the clock starts.
 	check(sleep(ctx, 2*time.Second))
 	start := time.Now()
-	check(r.c.Create(ctx, &meshaliasv1.NamespaceAlias{
-		ObjectMeta: metav1.ObjectMeta{Namespace: nsAliasNS, Name: "all"},
-		Spec:       meshaliasv1.NamespaceAliasSpec{Domain: nsDomain},
-	}))
+	na := &meshaliasv1.NamespaceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: nsAliasNS, Name: "all"}, Spec: meshaliasv1.NamespaceAliasSpec{Domain: nsDomain}}
+	check(r.c.Create(ctx, na))
 	check(poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
 		p := r.tr.counts()
-		return p.nsAlias.ready && int(p.nsAlias.services) == r.n, fmt.Sprintf("NamespaceAlias: %d/%d ServiceEntries, status.services %d",
-			p.entries[nsAliasNS], r.n, p.nsAlias.services), r.op.exited()
+		return p.nsAliasReady && p.nsAliasServices == r.n, fmt.Sprintf("NamespaceAlias: %d/%d ServiceEntries, status.services %d",
+			p.nsEntries, r.n, p.nsAliasServices), r.op.exited()
 	}))
 	r.res.NamespaceAlias = time.Since(start)
-	m := must(r.op.scrape(ctx))
-	r.row("NamespaceAlias over N Services: Ready", "%s", secs(r.res.NamespaceAlias))
-	r.row("**NamespaceAlias / floor**", "**%.2f×** (%.2f× the floor's creates alone)", ratio(r.res.NamespaceAlias, r.res.Floor()), ratio(r.res.NamespaceAlias, r.res.FloorCreates))
-	r.row("Operator RSS / Go heap at the end (2N Services, 2N entries)", "%s MiB / %s MiB", mib(int64(m.sum("process_resident_memory_bytes", nil))), mib(int64(m.sum("go_memstats_heap_alloc_bytes", nil))))
+	m := must(r.op.scrape())
+	r.res.EndRSS, r.res.EndHeap = int64(m.sum("process_resident_memory_bytes", nil)), int64(m.sum("go_memstats_heap_alloc_bytes", nil))
+	check(r.c.Get(ctx, client.ObjectKeyFromObject(na), na))
+	r.res.StatusNames, r.res.StatusServices, r.res.StatusSorted = len(na.Status.ServiceEntries), int(na.Status.Services), slices.IsSorted(na.Status.ServiceEntries)
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-// Follow is one follow sample: from the Service create request to the watch's sight of the
-// entry with the new address, the create request alone, and the operator's share: from the
-// watch's sight of the new Service to its sight of the entry.
-type Follow struct{ Total, Create, Operator time.Duration }
-
-// followOnce re-creates Service i, as `kubectl replace --force` does, so that it gets a new
-// ClusterIP, and times until its alias's ServiceEntry carries the new address.
-func (r *sizeRun) followOnce(ctx context.Context, i int) (Follow, error) {
-	svc := newService(benchNS, serviceName(i))
-	entry := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: desired.EntryName(aliasHost(i))}}
-	if err := r.c.Delete(ctx, svc.DeepCopy()); err != nil {
-		return Follow{}, fmt.Errorf("deleting Service %s: %w", svc.Name, err)
-	}
-	start := time.Now()
-	if err := r.c.Create(ctx, svc); err != nil {
-		return Follow{}, fmt.Errorf("re-creating Service %s: %w", svc.Name, err)
-	}
-	create := time.Since(start)
-	// The watch's handlers take the times; the poll's period does not enter them.
-	var svcAt, entryAt time.Time
-	err := poll(ctx, 5*time.Millisecond, 15*time.Minute, func() (bool, string, error) {
-		svcAt, entryAt = r.tr.addressSeenAt(svc, svc.Spec.ClusterIP), r.tr.addressSeenAt(entry, svc.Spec.ClusterIP)
-		return !svcAt.IsZero() && !entryAt.IsZero(), fmt.Sprintf("ServiceEntry %s to carry %s", entry.Name, svc.Spec.ClusterIP), nil
-	})
-	return Follow{Total: entryAt.Sub(start), Create: create, Operator: entryAt.Sub(svcAt)}, err
-}
-
-// followRows records a follow figure, its create requests and the operator's share, and
-// returns the p99 of the whole and of the share.
-func (r *sizeRun) followRows(figure string, fs []Follow, note string) (p99, shareP99 time.Duration) {
-	var total, create, share []time.Duration
-	for _, f := range fs {
-		total, create, share = append(total, f.Total), append(create, f.Create), append(share, f.Operator)
-	}
-	r.row(figure+", from the create request: p50 / p99 (max)", "%s, %d samples%s", summarize(total), len(fs), note)
-	r.row("… of which the Service create request: p50 / p99 (max)", "%s", summarize(create))
-	r.row("**… the operator's share** (watch sees the Service → watch sees the entry): p50 / p99 (max)", "**%s**", summarize(share))
-	return summarize(total).P99, summarize(share).P99
-}
-
-// followIdle takes the idle samples one after another, on aliases spread over all N.
-func (r *sizeRun) followIdle(ctx context.Context) {
-	for k := range r.FollowSamples {
-		r.res.FollowIdle = append(r.res.FollowIdle, must(r.followOnce(ctx, (k*r.n/r.FollowSamples)%r.n)))
-		if (k+1)%max(r.FollowSamples/10, 1) == 0 {
-			say("  follow idle: %d/%d samples", k+1, r.FollowSamples)
-		}
-	}
-	p99, share := r.followRows("Follow, idle", r.res.FollowIdle, "")
-	r.judge(targetFollow, p99 <= 100*time.Millisecond, "%s (the operator's share: %s)", ms(p99), ms(share))
-}
-
-// Samplers during a backlog: few and paced, so that the follow samples measure the backlog
-// rather than add one of their own. Each re-create costs the operator a prune, an apply, two
-// status writes and Events; 16 unpaced samplers doubled the drain time at 1k.
-const (
-	backlogSamplers = 2
-	samplerPause    = 250 * time.Millisecond
-)
-
-// bump changes the spec of the first n ServiceAliases and nothing they serve: their Services
-// have the one port 80, so limiting the entry to port 80 (on) leaves it as it is; removing
-// the limit again is the second bump.
-func (r *sizeRun) bump(ctx context.Context, n int, on bool) error {
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ports":null}}`))
-	if on {
-		patch = client.RawPatch(types.MergePatchType, []byte(`{"spec":{"ports":[80]}}`))
-	}
-	return forEach(ctx, n, r.Workers, "bumped %d/%d ServiceAliases", func(ctx context.Context, i int) error {
-		return r.c.Patch(ctx, newAlias(benchNS, i), patch)
-	})
-}
-
-// followStartupBacklog samples while the operator works off a start-up backlog: aliases bumped
-// while it was down, each needing a status write, which the priority queue files low.
-func (r *sizeRun) followStartupBacklog(ctx context.Context) {
-	backlog := min(r.n, 10000)
-	behind := r.n - backlog
-	check(r.op.stop())
-	check(r.bump(ctx, backlog, true))
-	check(poll(ctx, 10*time.Millisecond, time.Minute, func() (bool, string, error) {
-		caughtUp := r.tr.counts().caughtUp
-		return caughtUp == behind, fmt.Sprintf("the bench's watch has seen %d/%d bumps", r.n-caughtUp, backlog), nil
-	}))
-	start := time.Now()
-	check(r.op.start())
-	// Sampling starts with the operator's first status write: before that it is still
-	// starting, which the restart step measures.
-	check(poll(ctx, 10*time.Millisecond, 10*time.Minute, func() (bool, string, error) {
-		return r.tr.counts().caughtUp > behind, "waiting for the operator's first status write", r.op.exited()
-	}))
-	samples, err := r.sampleDuring(ctx, 1, func() (bool, string) {
-		caughtUp := r.tr.counts().caughtUp
-		return caughtUp == r.n, fmt.Sprintf("start-up backlog: %d/%d ServiceAliases handled", caughtUp-behind, backlog)
-	})
-	r.res.FollowStartup = samples
-	check(err)
-	r.followRows(fmt.Sprintf("Follow under a start-up backlog of %d", backlog), samples, "; the backlog drained in "+secs(time.Since(start)))
-}
-
-// followLiveBacklog samples while the same aliases are bumped back live, as a GitOps sync of
-// every alias would: those updates queue at normal priority, alongside the samples'.
-func (r *sizeRun) followLiveBacklog(ctx context.Context) {
-	backlog := min(r.n, 10000)
-	r.op.peaks(true)
-	start := time.Now()
-	var bumped atomic.Pointer[error]
-	go func() {
-		err := r.bump(ctx, backlog, false)
-		bumped.Store(&err)
-	}()
-	samples, err := r.sampleDuring(ctx, 2, func() (bool, string) {
-		_, depth := r.op.peaks(false)
-		caughtUp := r.tr.counts().caughtUp
-		return bumped.Load() != nil && caughtUp == r.n, fmt.Sprintf("live backlog: %d ServiceAliases still to handle, queue depth up to %d", r.n-caughtUp, depth)
-	})
-	drained := time.Since(start)
-	r.res.FollowLive = samples
-	check(err)
-	check(*bumped.Load()) // set: drained waits for it
-	_, depth := r.op.peaks(false)
-	r.followRows(fmt.Sprintf("Follow under a live bump of %d", backlog), samples,
-		fmt.Sprintf("; the bump and its backlog took %s, queue depth up to %d", secs(drained), depth))
-}
-
-// sampleDuring re-creates Services of randomly picked aliases, on a few paced samplers, until
-// drained reports true; samples in flight then finish, and count.
-func (r *sizeRun) sampleDuring(ctx context.Context, seed uint64, drained func() (bool, string)) ([]Follow, error) {
-	order := rand.New(rand.NewPCG(seed, uint64(r.n))).Perm(r.n)
-	var (
-		next    atomic.Int64
-		stop    atomic.Bool
-		mu      sync.Mutex
-		samples []Follow
-		first   error
-		wg      sync.WaitGroup
-	)
-	for range backlogSamplers {
-		wg.Go(func() {
-			for !stop.Load() {
-				f, err := r.followOnce(ctx, order[int(next.Add(1)-1)%r.n])
-				mu.Lock()
-				if first = cmp.Or(first, err); err == nil {
-					samples = append(samples, f)
-				}
-				mu.Unlock()
-				if err != nil || sleep(ctx, samplerPause) != nil {
-					return
-				}
-			}
-		})
-	}
-	err := poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
-		mu.Lock()
-		taken, failed := len(samples), first
-		mu.Unlock()
-		done, status := drained()
-		return done, fmt.Sprintf("%s; %d follow samples taken", status, taken), cmp.Or(failed, r.op.exited())
-	})
-	stop.Store(true)
-	wg.Wait()
-	return samples, cmp.Or(err, first)
-}

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"sync"
 	"time"
 
@@ -26,62 +26,48 @@ import (
 type tracker struct {
 	mu sync.Mutex
 	progress
-	// versions holds the resourceVersion of every object watched, by "Kind/namespace/name";
-	// changed, the aliases and entries created, changed or deleted since the last mark.
-	versions, changed map[string]string
-	aliases           map[string]aliasState
+	// changed holds the aliases and entries created, changed or deleted since the last mark.
+	changed map[string]bool
 	// addressSeen says when the watch first saw a Service or an entry carry each address.
 	addressSeen map[string]map[string]time.Time
 }
 
 // progress is what the tracker has counted: the bench namespace's ServiceAliases, all of
-// them, those handled at their generation, those Ready, and the changes to them; the
-// NamespaceAlias; and the ServiceEntries per namespace.
+// them, those handled at their generation (status.observedGeneration == generation), those
+// also Ready=True at it, and the changes to them; the NamespaceAlias's state and
+// status.services; and the ServiceEntries of the bench namespace and of the NamespaceAlias's.
 type progress struct {
 	total, caughtUp, ready, writes int
-	nsAlias                        aliasState
-	entries                        map[string]int
-}
-
-type aliasState struct {
-	// caughtUp: status.observedGeneration equals metadata.generation; ready: caught up, and
-	// Ready=True for this generation.
-	caughtUp, ready bool
-	services        int32
+	nsAliasReady                   bool
+	nsAliasServices                int
+	entries, nsEntries             int
 }
 
 // startTracker starts the informers and returns once they have synced.
 func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
-	in := func(ns ...string) cache.ByObject {
-		b := cache.ByObject{Namespaces: map[string]cache.Config{}}
-		for _, n := range ns {
-			b.Namespaces[n] = cache.Config{}
-		}
-		return b
-	}
+	bench, nsAlias := map[string]cache.Config{benchNS: {}}, map[string]cache.Config{nsAliasNS: {}}
 	objects := map[client.Object]cache.ByObject{
-		&meshaliasv1.ServiceAlias{}: in(benchNS), &corev1.Service{}: in(benchNS),
-		&meshaliasv1.NamespaceAlias{}: in(nsAliasNS), &networkingv1.ServiceEntry{}: in(benchNS, nsAliasNS),
+		&meshaliasv1.ServiceAlias{}: {Namespaces: bench}, &corev1.Service{}: {Namespaces: bench},
+		&meshaliasv1.NamespaceAlias{}: {Namespaces: nsAlias}, &networkingv1.ServiceEntry{}: {Namespaces: map[string]cache.Config{benchNS: {}, nsAliasNS: {}}},
 	}
 	c, err := cache.New(cfg, cache.Options{Scheme: newScheme(), DefaultTransform: cache.TransformStripManagedFields(), ByObject: objects})
 	if err != nil {
 		return nil, err
 	}
-	t := &tracker{versions: map[string]string{}, changed: map[string]string{}, aliases: map[string]aliasState{},
-		progress: progress{entries: map[string]int{}}, addressSeen: map[string]map[string]time.Time{}}
+	t := &tracker{changed: map[string]bool{}, addressSeen: map[string]map[string]time.Time{}}
 	for obj := range objects {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { t.handle(o.(client.Object), true) },
-			UpdateFunc: func(_, o any) { t.handle(o.(client.Object), true) },
+			AddFunc:    func(o any) { t.handle(nil, o.(client.Object)) },
+			UpdateFunc: func(old, o any) { t.handle(old.(client.Object), o.(client.Object)) },
 			DeleteFunc: func(o any) {
 				if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 					o = tomb.Obj
 				}
-				t.handle(o.(client.Object), false)
+				t.handle(o.(client.Object), nil)
 			},
 		}); err != nil {
 			return nil, err
@@ -94,74 +80,77 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	return t, nil
 }
 
-// handle counts one watch event; a resync, which repeats a resourceVersion, changes nothing.
-func (t *tracker) handle(o client.Object, present bool) {
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	key := fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName())
-	if old, had := t.versions[key]; !present || old != o.GetResourceVersion() {
-		if _, svc := o.(*corev1.Service); !svc {
-			t.changed[key] = o.GetResourceVersion()
-		}
-		if t.versions[key] = o.GetResourceVersion(); !present {
-			delete(t.versions, key)
-			delete(t.addressSeen, key)
-		}
-		switch o := o.(type) {
-		case *meshaliasv1.ServiceAlias:
-			st := stateOf(o, o.Status.ObservedGeneration, o.Status.Conditions)
-			old := t.aliases[o.Name]
-			t.writes += b2i(had && present)
-			t.total += b2i(present) - b2i(had)
-			t.caughtUp += b2i(present && st.caughtUp) - b2i(old.caughtUp)
-			t.ready += b2i(present && st.ready) - b2i(old.ready)
-			if t.aliases[o.Name] = st; !present {
-				delete(t.aliases, o.Name)
-			}
-		case *meshaliasv1.NamespaceAlias:
-			t.nsAlias = stateOf(o, o.Status.ObservedGeneration, o.Status.Conditions)
-			t.nsAlias.services = o.Status.Services
-		case *networkingv1.ServiceEntry:
-			t.entries[o.Namespace] += b2i(present) - b2i(had)
-			t.sawAddresses(key, o.Spec.Addresses, present, now)
-		case *corev1.Service:
-			t.sawAddresses(key, o.Spec.ClusterIPs, present, now)
-		}
-	}
-}
+func key(o client.Object) string { return fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName()) }
 
-func (t *tracker) sawAddresses(key string, addresses []string, present bool, now time.Time) {
-	if !present {
+// handle counts one watch event: old is nil for a create, cur for a delete. A resync, which
+// repeats a resourceVersion, changes nothing.
+func (t *tracker) handle(old, cur client.Object) {
+	now, o := time.Now(), cmp.Or(cur, old)
+	if old != nil && cur != nil && old.GetResourceVersion() == cur.GetResourceVersion() {
 		return
 	}
-	if t.addressSeen[key] == nil {
-		t.addressSeen[key] = map[string]time.Time{}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := key(o)
+	if _, svc := o.(*corev1.Service); !svc {
+		t.changed[k] = true
+	}
+	var addresses []string
+	added := b2i(cur != nil) - b2i(old != nil)
+	switch o := o.(type) {
+	case *meshaliasv1.ServiceAlias:
+		t.writes += b2i(old != nil && cur != nil)
+		t.total += added
+		t.caughtUp += b2i(handled(cur, false)) - b2i(handled(old, false))
+		t.ready += b2i(handled(cur, true)) - b2i(handled(old, true))
+	case *meshaliasv1.NamespaceAlias:
+		t.nsAliasReady, t.nsAliasServices = handled(cur, true), int(o.Status.Services)
+	case *networkingv1.ServiceEntry:
+		if o.Namespace == benchNS {
+			t.entries += added
+		} else {
+			t.nsEntries += added
+		}
+		addresses = o.Spec.Addresses
+	case *corev1.Service:
+		addresses = o.Spec.ClusterIPs
+	}
+	if cur == nil {
+		delete(t.addressSeen, k)
+		addresses = nil
 	}
 	for _, a := range addresses {
-		if _, ok := t.addressSeen[key][a]; !ok {
-			t.addressSeen[key][a] = now
+		if _, seen := t.addressSeen[k][a]; !seen {
+			if t.addressSeen[k] == nil {
+				t.addressSeen[k] = map[string]time.Time{}
+			}
+			t.addressSeen[k][a] = now
 		}
 	}
 }
 
-// stateOf says whether an alias is handled at its generation and Ready for it.
-func stateOf(o client.Object, observed int64, conds []metav1.Condition) aliasState {
-	ready := meta.FindStatusCondition(conds, meshaliasv1.ConditionReady)
-	return aliasState{
-		caughtUp: observed == o.GetGeneration(),
-		ready: observed == o.GetGeneration() && ready != nil && ready.Status == metav1.ConditionTrue &&
-			ready.ObservedGeneration == o.GetGeneration(),
+// handled says whether an alias (nil for none) is handled at its generation and, if ready is
+// asked, also Ready=True for it.
+func handled(o client.Object, ready bool) bool {
+	var observed int64
+	var conds []metav1.Condition
+	switch o := o.(type) {
+	case *meshaliasv1.ServiceAlias:
+		observed, conds = o.Status.ObservedGeneration, o.Status.Conditions
+	case *meshaliasv1.NamespaceAlias:
+		observed, conds = o.Status.ObservedGeneration, o.Status.Conditions
+	default:
+		return false
 	}
+	c := meta.FindStatusCondition(conds, meshaliasv1.ConditionReady)
+	return observed == o.GetGeneration() && (!ready || c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == o.GetGeneration())
 }
 
-// counts returns a copy of the progress so far.
+// counts returns the progress so far.
 func (t *tracker) counts() progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.progress
-	p.entries = maps.Clone(t.entries)
-	return p
+	return t.progress
 }
 
 // changedSince returns how many aliases and entries were created, changed or deleted since
@@ -170,15 +159,15 @@ func (t *tracker) changedSince() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := len(t.changed)
-	t.changed = map[string]string{}
+	t.changed = map[string]bool{}
 	return n
 }
 
 // addressSeenAt is when the watch first saw the object carry address; zero if it has not.
-func (t *tracker) addressSeenAt(obj client.Object, address string) time.Time {
+func (t *tracker) addressSeenAt(o client.Object, address string) time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.addressSeen[fmt.Sprintf("%T/%s/%s", obj, obj.GetNamespace(), obj.GetName())][address]
+	return t.addressSeen[key(o)][address]
 }
 
 func b2i(b bool) int {

@@ -63,12 +63,17 @@ func (p *Process) Stop(grace time.Duration) error {
 	}
 }
 
-// FreePort is a TCP port on the loopback interface that nothing listens on now.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreeAddrs are n addresses on the loopback interface, such as 127.0.0.1:41234, that nothing
+// listens on now, for a child's listeners; all n are held open together, so they differ.
+func FreeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return addrs, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,13 +55,37 @@ func (r *sizeRun) followIdle(ctx context.Context) {
 	}
 }
 
-// Samplers during a backlog: few and paced, so that the follow samples measure the backlog
-// rather than add one of their own. Each re-create costs the operator a prune, an apply, two
-// status writes and Events; 16 unpaced samplers doubled the drain time at 1k.
-const (
-	backlogSamplers = 2
-	samplerPause    = 250 * time.Millisecond
-)
+// followStartupBacklog samples follow latency while the operator works off a start-up
+// backlog: every alias is bumped while it is down, each then needing a status write, which
+// the priority queue files low. Sampling starts with its first status write, since before
+// that it is still starting, which the restart step measures; the drain runs from its exec.
+func (r *sizeRun) followStartupBacklog(ctx context.Context) {
+	check(r.op.stop())
+	check(r.bump(ctx))
+	r.await(ctx, time.Minute, func(p progress) (bool, string) {
+		return p.caughtUp == 0, fmt.Sprintf("the bench's watch has seen %d/%d bumps", r.n-p.caughtUp, r.n)
+	})
+	r.op.peaks(true)
+	start := time.Now()
+	check(r.op.start())
+	r.await(ctx, 10*time.Minute, func(p progress) (bool, string) {
+		return p.caughtUp > 0, "waiting for the operator's first status write"
+	})
+	r.res.FollowStartup = r.sampleWhile(ctx, 1, nil)
+	r.res.StartupDrain = time.Since(start)
+	_, r.res.StartupDepth = r.op.peaks(false)
+}
+
+// followLiveBump samples follow latency while every alias is bumped with the operator
+// running, as a GitOps sync of every alias would: those updates queue at normal priority,
+// alongside the samples'.
+func (r *sizeRun) followLiveBump(ctx context.Context) {
+	r.op.peaks(true)
+	start := time.Now()
+	r.res.FollowLive = r.sampleWhile(ctx, 2, r.bump)
+	r.res.LiveDrain = time.Since(start)
+	_, r.res.LiveDepth = r.op.peaks(false)
+}
 
 // bump changes the spec of every ServiceAlias and nothing they serve: their Services have the
 // one port 80, so limiting the entry to port 80 leaves it as it is, and so does removing the
@@ -76,89 +101,57 @@ func (r *sizeRun) bump(ctx context.Context) error {
 	})
 }
 
-// followBacklog samples follow latency while the operator works off a backlog of every
-// alias bumped. At start-up (live false) they are bumped while it is down, each then needing
-// a status write, which the priority queue files low; sampling starts with its first status
-// write, since before that it is still starting, which the restart step measures. Live, they
-// are bumped while it runs, as a GitOps sync of every alias would: those updates queue at
-// normal priority, alongside the samples'. Either way sampling runs until the bump is done and
-// every alias is handled at its generation.
-func (r *sizeRun) followBacklog(ctx context.Context, live bool) {
-	bumped := make(chan error, 1)
-	if !live {
-		check(r.op.stop())
-		check(r.bump(ctx))
-		check(poll(ctx, 10*time.Millisecond, time.Minute, func() (bool, string, error) {
-			caughtUp := r.tr.counts().caughtUp
-			return caughtUp == 0, fmt.Sprintf("the bench's watch has seen %d/%d bumps", r.n-caughtUp, r.n), nil
-		}))
-		bumped <- nil
-	}
-	r.op.peaks(true)
-	start, bumpDone := time.Now(), false
-	if live {
-		go func() { bumped <- r.bump(ctx) }()
-	} else {
-		check(r.op.start())
-		check(poll(ctx, 10*time.Millisecond, 10*time.Minute, func() (bool, string, error) {
-			return r.tr.counts().caughtUp > 0, "waiting for the operator's first status write", r.op.exited()
-		}))
-	}
-	samples, err := r.sampleDuring(ctx, uint64(1+b2i(live)), func() (bool, string, error) {
-		var err error
-		select {
-		case err = <-bumped:
-			bumpDone = true
-		default:
-		}
-		_, depth := r.op.peaks(false)
-		caughtUp := r.tr.counts().caughtUp
-		return bumpDone && caughtUp == r.n, fmt.Sprintf("%d ServiceAliases still to handle, queue depth up to %d", r.n-caughtUp, depth), err
-	})
-	check(err)
-	_, depth := r.op.peaks(false)
-	if live {
-		r.res.FollowLive, r.res.LiveDrain, r.res.LiveDepth = samples, time.Since(start), depth
-	} else {
-		r.res.FollowStartup, r.res.StartupDrain, r.res.StartupDepth = samples, time.Since(start), depth
-	}
-}
+// Samplers during a backlog: few and paced, so that the follow samples measure the backlog
+// rather than add one of their own. Each re-create costs the operator a prune, an apply, two
+// status writes and Events; 16 unpaced samplers doubled the drain time at 1k.
+const (
+	backlogSamplers = 2
+	samplerPause    = 250 * time.Millisecond
+)
 
-// sampleDuring re-creates Services of randomly picked aliases, on a few paced samplers, until
-// drained reports true; samples in flight then finish, and count.
-func (r *sizeRun) sampleDuring(ctx context.Context, seed uint64, drained func() (bool, string, error)) ([]Follow, error) {
+// sampleWhile re-creates Services of randomly picked aliases, on a few paced samplers, while
+// load (if any) runs and until every alias is handled at its generation; samples in flight
+// then finish, and count.
+func (r *sizeRun) sampleWhile(ctx context.Context, seed uint64, load func(context.Context) error) []Follow {
 	order := rand.New(rand.NewPCG(seed, uint64(r.n))).Perm(r.n)
 	var (
-		next    atomic.Int64
-		stop    atomic.Bool
-		mu      sync.Mutex
-		samples []Follow
-		first   error
-		wg      sync.WaitGroup
+		next, taken atomic.Int64
+		stop        atomic.Bool
+		mu          sync.Mutex
+		samples     []Follow
 	)
+	samplers, samplersCtx := errgroup.WithContext(ctx)
 	for range backlogSamplers {
-		wg.Go(func() {
+		samplers.Go(func() error {
 			for !stop.Load() {
-				f, err := r.followOnce(ctx, order[int(next.Add(1)-1)%r.n])
-				mu.Lock()
-				if first = cmp.Or(first, err); err == nil {
-					samples = append(samples, f)
+				f, err := r.followOnce(samplersCtx, order[int(next.Add(1)-1)%r.n])
+				if err != nil {
+					return err
 				}
+				mu.Lock()
+				samples = append(samples, f)
 				mu.Unlock()
-				if err != nil || sleep(ctx, samplerPause) != nil {
-					return
+				taken.Add(1)
+				if err := sleep(samplersCtx, samplerPause); err != nil {
+					return err
 				}
 			}
+			return nil
 		})
 	}
-	err := poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
-		mu.Lock()
-		taken, failed := len(samples), first
-		mu.Unlock()
-		done, status, err := drained()
-		return done && err == nil, fmt.Sprintf("%s; %d follow samples taken", status, taken), cmp.Or(err, failed, r.op.exited())
-	})
+	var err error
+	if load != nil {
+		err = load(samplersCtx)
+	}
+	if err == nil {
+		err = poll(samplersCtx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
+			_, depth := r.op.peaks(false)
+			left := r.n - r.tr.counts().caughtUp
+			return left == 0, fmt.Sprintf("%d ServiceAliases still to handle, queue depth up to %d; %d follow samples taken",
+				left, depth, taken.Load()), r.op.exited()
+		})
+	}
 	stop.Store(true)
-	wg.Wait()
-	return samples, cmp.Or(err, first)
+	check(cmp.Or(samplers.Wait(), err))
+	return samples
 }

@@ -19,12 +19,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/util/wait"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -49,12 +49,8 @@ func main() {
 	// The bench's own informers log through controller-runtime; their chatter is not wanted.
 	crlog.SetLogger(logr.Discard())
 	defer func() {
-		if p := recover(); p != nil {
-			f, ok := p.(failure)
-			if !ok {
-				panic(p)
-			}
-			fmt.Fprintln(os.Stderr, "bench:", f.err)
+		if err := recovered(recover()); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
 	}()
@@ -133,29 +129,36 @@ func must[T any](v T, err error) T {
 	return v
 }
 
+// recovered is the error of a failure that check raised, for a deferred recover(); any other
+// panic is a bug and goes on.
+func recovered(p any) error {
+	if p == nil {
+		return nil
+	}
+	f, ok := p.(failure)
+	if !ok {
+		panic(p)
+	}
+	return f.err
+}
+
 // forEach calls fn for every i in [0, n) on the given number of workers, prints a progress
 // line every tenth of the way (label takes the done and total counts), and returns the first
 // error. The set-up of 10k objects takes a while; a silent bench looks hung.
 func forEach(ctx context.Context, n, workers int, label string, fn func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var next, done atomic.Int64
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
-				if err := fn(ctx, i); err != nil {
-					cancel(err)
-					return
-				}
-				if d := int(done.Add(1)); d%max(n/10, 1) == 0 || d == n {
-					say("  "+label, d, n)
-				}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	var done atomic.Int64
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		g.Go(func() error {
+			err := fn(ctx, i)
+			if d := int(done.Add(1)); err == nil && (d%max(n/10, 1) == 0 || d == n) {
+				say("  "+label, d, n)
 			}
+			return err
 		})
 	}
-	wg.Wait()
-	return context.Cause(ctx)
+	return g.Wait()
 }
 
 // poll calls check every period until it reports done or fails, printing its status every

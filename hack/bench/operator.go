@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -39,11 +38,17 @@ type operator struct {
 
 	proc                 *localcluster.Process
 	metricsURL, pprofURL string
-	stopSample           context.CancelFunc
+	stopSampler          context.CancelFunc
 	mu                   sync.Mutex
 	peakRSS              float64 // since the first start
 	peakDepth            float64 // of the ServiceAlias queue, since the last peaks(true)
 }
+
+// The series the bench reads by these labels are the ServiceAlias controller's and queue's.
+var (
+	aliasController = model.LabelSet{"controller": "servicealias"}
+	aliasQueue      = model.LabelSet{"name": "servicealias"}
+)
 
 // start runs the operator as admin, with plain-HTTP metrics and pprof on loopback ports and
 // its probes off: nothing here reads them. An idle pprof listener costs nothing; the bench
@@ -54,20 +59,22 @@ func (o *operator) start() error {
 		return err
 	}
 	o.metricsURL, o.pprofURL = "http://"+addrs[0]+"/metrics", "http://"+addrs[1]+"/debug/pprof/"
-	args := append([]string{"--kubeconfig=" + o.kubeconfig, "--metrics-bind-address=" + addrs[0], "--metrics-secure=false", "--pprof-bind-address=" + addrs[1],
-		"--health-probe-bind-address=0", "--leader-elect=false", "--cluster-domain=" + clusterDomain}, o.args...)
-	fmt.Fprintf(o.log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(o.env, " "), o.bin, strings.Join(args, " "))
+	args := append([]string{
+		"--kubeconfig=" + o.kubeconfig, "--cluster-domain=" + clusterDomain, "--leader-elect=false",
+		"--metrics-bind-address=" + addrs[0], "--metrics-secure=false",
+		"--pprof-bind-address=" + addrs[1], "--health-probe-bind-address=0",
+	}, o.args...)
 	if o.proc, err = localcluster.StartProcess(o.log, o.env, o.bin, args...); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	o.stopSample = cancel
+	o.stopSampler = cancel
 	go func() {
 		for sleep(ctx, time.Second) == nil {
 			if m, err := o.scrape(); err == nil {
 				o.mu.Lock()
-				o.peakRSS = max(o.peakRSS, m.sum("process_resident_memory_bytes", nil))
-				o.peakDepth = max(o.peakDepth, m.sum("workqueue_depth", label("name", "servicealias")))
+				o.peakRSS = max(o.peakRSS, float64(m.bytes("process_resident_memory_bytes")))
+				o.peakDepth = max(o.peakDepth, m.sum("workqueue_depth", aliasQueue))
 				o.mu.Unlock()
 			}
 		}
@@ -75,22 +82,21 @@ func (o *operator) start() error {
 	return nil
 }
 
-// stop sends SIGTERM, as the kubelet does, and kills the process if it lingers.
 func (o *operator) stop() error {
 	if o.proc == nil {
 		return nil
 	}
-	o.stopSample()
+	o.stopSampler()
 	defer func() { o.proc = nil }()
 	return o.proc.Stop(30 * time.Second)
 }
 
-// exited reports whether the process has died, e.g. crashed.
+// exited says whether the process died, for the polls that would otherwise wait it out.
 func (o *operator) exited() error {
-	if err := o.proc.Exited(); err != nil {
-		return fmt.Errorf("%w (see %s)", err, o.log.Name())
+	if o.proc == nil {
+		return nil
 	}
-	return nil
+	return o.proc.Exited()
 }
 
 // peaks returns the sampler's largest resident set and ServiceAlias queue depth so far.
@@ -110,9 +116,10 @@ func (o *operator) logMentions(s string) int {
 	return strings.Count(strings.ToLower(string(raw)), strings.ToLower(s))
 }
 
+// The pprof endpoints take as long as the profile asked of them.
 var httpClient = &http.Client{Timeout: time.Minute}
 
-// get reads one of the operator's endpoints into w; the pprof ones may take their time.
+// get reads one of the operator's endpoints into w.
 func (o *operator) get(ctx context.Context, url string, w io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -130,70 +137,66 @@ func (o *operator) get(ctx context.Context, url string, w io.Writer) error {
 	return err
 }
 
-// scrape reads the operator's /metrics.
+// metrics is a scrape of the operator's /metrics as flat samples: a histogram's count and sum
+// are the series name_count and name_sum, as the text format shows them.
+type metrics model.Vector
+
 func (o *operator) scrape() (metrics, error) {
 	var text strings.Builder
 	if err := o.get(context.Background(), o.metricsURL, &text); err != nil {
 		return nil, err
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	return parser.TextToMetricFamilies(strings.NewReader(text.String()))
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text.String()))
+	if err != nil {
+		return nil, err
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(families))...)
+	return metrics(samples), err
 }
 
-// metrics is a scrape of the operator's /metrics, by metric name.
-type metrics map[string]*dto.MetricFamily
-
-// each calls fn with the labels and value of every series of a metric. A histogram's count
-// and sum are named as the text format shows them: name_count and name_sum.
-func (m metrics) each(name string, fn func(labels map[string]string, v float64)) {
-	base, part := name, ""
-	for _, suffix := range []string{"_count", "_sum"} {
-		if b, ok := strings.CutSuffix(name, suffix); ok && m[name] == nil && m[b] != nil {
-			base, part = b, suffix
+// sum adds the series of a metric whose labels include match (nil for all).
+func (m metrics) sum(name string, match model.LabelSet) (total float64) {
+	m.each(name, func(labels model.Metric, v float64) {
+		for k, want := range match {
+			if labels[k] != want {
+				return
+			}
 		}
-	}
-	for _, s := range m[base].GetMetric() {
-		l := map[string]string{}
-		for _, p := range s.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		v := s.GetCounter().GetValue() + s.GetGauge().GetValue() + s.GetUntyped().GetValue()
-		if part == "_count" {
-			v = float64(s.GetHistogram().GetSampleCount())
-		} else if part == "_sum" {
-			v = s.GetHistogram().GetSampleSum()
-		}
-		fn(l, v)
-	}
-}
-
-// sum adds the series of a metric whose labels pass keep (nil keeps all).
-func (m metrics) sum(name string, keep func(map[string]string) bool) (total float64) {
-	m.each(name, func(l map[string]string, v float64) {
-		if keep == nil || keep(l) {
-			total += v
-		}
+		total += v
 	})
 	return total
 }
 
-func label(key, value string) func(map[string]string) bool {
-	return func(l map[string]string) bool { return l[key] == value }
+func (m metrics) each(name string, fn func(labels model.Metric, v float64)) {
+	for _, s := range m {
+		if s.Metric[model.MetricNameLabel] == model.LabelValue(name) {
+			fn(s.Metric, float64(s.Value))
+		}
+	}
 }
+
+// bytes reads a gauge of bytes, such as process_resident_memory_bytes.
+func (m metrics) bytes(name string) int64 { return int64(m.sum(name, nil)) }
 
 // writes counts the operator's writes to the API server since it started: every resource,
 // ServiceEntries, statuses and Events alike.
-func (m metrics) writes() int {
-	return int(m.sum("rest_client_requests_total", func(l map[string]string) bool {
-		return slices.Contains([]string{"POST", "PUT", "PATCH", "DELETE"}, l["method"])
-	}))
+func (m metrics) writes() (n int) {
+	m.each("rest_client_requests_total", func(labels model.Metric, v float64) {
+		if slices.Contains([]model.LabelValue{"POST", "PUT", "PATCH", "DELETE"}, labels["method"]) {
+			n += int(v)
+		}
+	})
+	return n
 }
 
 // requests breaks the operator's requests down by method and response code, such as
 // "PATCH 200: 1000, POST 201: 1000".
 func (m metrics) requests() string {
 	by := map[string]int{}
-	m.each("rest_client_requests_total", func(l map[string]string, v float64) { by[l["method"]+" "+l["code"]] += int(v) })
+	m.each("rest_client_requests_total", func(labels model.Metric, v float64) {
+		by[fmt.Sprintf("%s %s", labels["method"], labels["code"])] += int(v)
+	})
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(by)) {
 		if by[k] > 0 {

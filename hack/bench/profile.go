@@ -22,30 +22,35 @@ const cpuChunk = 2 * time.Second
 // merged profile to file. The few milliseconds between chunks go unrecorded.
 func (o *operator) profileCPU(ctx context.Context, file string) (finish func() error) {
 	dir := must(os.MkdirTemp("", "meshalias-cpu-"))
-	var stop atomic.Bool
-	done := make(chan error, 1)
 	// The pprof listener comes up with the manager, a moment after the exec.
 	check(poll(ctx, 20*time.Millisecond, time.Minute, func() (bool, string, error) {
 		err := o.get(ctx, o.pprofURL, io.Discard)
 		return err == nil, fmt.Sprintf("waiting for the operator's pprof endpoint: %v", err), o.exited()
 	}))
+	var stop atomic.Bool
+	merged := make(chan error, 1)
 	go func() {
 		var chunks []string
-		for i := 0; !stop.Load(); i++ {
-			chunks = append(chunks, filepath.Join(dir, fmt.Sprintf("%04d.pprof", i)))
-			if err := o.save(ctx, fmt.Sprintf("profile?seconds=%d", int(cpuChunk.Seconds())), chunks[i]); err != nil {
-				done <- err
+		for !stop.Load() {
+			chunks = append(chunks, filepath.Join(dir, fmt.Sprintf("%04d.pprof", len(chunks))))
+			if err := o.save(ctx, fmt.Sprintf("profile?seconds=%d", int(cpuChunk.Seconds())), chunks[len(chunks)-1]); err != nil {
+				merged <- err
 				return
 			}
 		}
 		_, err := pprof(append([]string{"-proto", "-output=" + file}, chunks...)...)
-		done <- err
+		merged <- err
 	}()
 	return func() error {
 		stop.Store(true)
 		defer os.RemoveAll(dir)
-		return <-done
+		return <-merged
 	}
+}
+
+// profileFile is where a profile of this size goes, beside results.json.
+func (r *sizeRun) profileFile(kind, ext string) string {
+	return filepath.Join(r.assets, fmt.Sprintf("%s-%d.%s", kind, r.n, ext))
 }
 
 // save writes one of the operator's pprof profiles to file.
@@ -78,7 +83,6 @@ func profileSummary(file, cpu, heap string) error {
 	return os.WriteFile(file, b.Bytes(), 0o644)
 }
 
-// pprof runs `go tool pprof` and returns what it prints.
 func pprof(args ...string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd := exec.Command("go", append([]string{"tool", "pprof"}, args...)...)

@@ -43,6 +43,54 @@ type report struct {
 	path, assets string
 }
 
+// settings are the bench's flags, and where it found what it runs.
+type settings struct {
+	OperatorArgs, OperatorEnv          []string
+	Workers, FollowSamples, BriefAbove int
+	Idle                               time.Duration
+	ProfileN                           []int
+	ControlPlane                       string
+	root, operatorBin, assets          string
+}
+
+// result is what was measured at one size, for the report (report.md says what each figure
+// is), the targets and hack/plot. Durations are nanoseconds in the JSON, sizes bytes.
+type result struct {
+	N int
+	// Err is the step that failed, if one did; the figures of the steps Done stand. LogDir
+	// keeps the control plane's and the operator's logs. Brief: see -brief-above.
+	Err, LogDir     string
+	Brief, Profiled bool
+	Done            []string
+	Idle            time.Duration
+	// The floor; the operator's convergence: its first Ready alias, its mean reconcile and
+	// wait in the queue, its time reconciling and its CPU time, its requests and writes, and
+	// the changes to the aliases that the bench's watch saw.
+	FloorCreates, FloorStatus, FloorRequest, Converge, FirstReady, Reconcile, QueueWait, Reconciling, CPU time.Duration
+
+	Requests                      string
+	Workers, Writes, AliasChanges int
+	// Writes and changed objects over the idle period, and across a restart.
+	IdleWrites, IdleChanged, RestartWrites, RestartChanged int
+	RestartBacklog                                         time.Duration
+	// Memory after the idle period: live heap after a forced GC, "End" after the NamespaceAlias.
+	RSS, PeakRSS, Heap, LiveHeap, HeapInuse, HeapFree, NextGC, EndRSS, EndHeap int64
+
+	FollowIdle, FollowStartup, FollowLive []Follow
+	StartupDrain, LiveDrain               time.Duration
+	StartupDepth, LiveDepth               int
+	// The NamespaceAlias: Ready after, and its status: names listed, whether sorted, count.
+	NamespaceAlias              time.Duration
+	StatusNames, StatusServices int
+	StatusSorted                bool
+	Throttling                  int // mentions in the operator's log
+}
+
+func (r *result) Floor() time.Duration { return r.FloorCreates + r.FloorStatus }
+
+// Did says whether step completed; the report shows only the figures of those that did.
+func (r *result) Did(step string) bool { return slices.Contains(r.Done, step) }
+
 // target is one of issue #15's goals for the operator. judge says what a size measured and
 // whether that meets the goal, from the size's figures and, for a goal across sizes, the
 // others'; an empty measure means the size cannot say. at is the one size judged, if not
@@ -55,38 +103,38 @@ type target struct {
 }
 
 var targets = []target{
-	{"ServiceAlias converge ≤ 1.2× floor, every N", 0, stepConverge, func(r *result, _ []*result) (string, bool) {
+	{"ServiceAlias converge ≤ 1.2× floor, every N", 0, "converge", func(r *result, _ []*result) (string, bool) {
 		return fmt.Sprintf("%.2f×", ratio(r.Converge, r.Floor())), ratio(r.Converge, r.Floor()) <= 1.2
 	}},
-	{"NamespaceAlias Ready ≤ 1.3× floor, every N", 0, stepNamespaceAlias, func(r *result, _ []*result) (string, bool) {
+	{"NamespaceAlias Ready ≤ 1.3× floor, every N", 0, "NamespaceAlias", func(r *result, _ []*result) (string, bool) {
 		return fmt.Sprintf("%.2f×", ratio(r.NamespaceAlias, r.Floor())), ratio(r.NamespaceAlias, r.Floor()) <= 1.3
 	}},
-	{"follow p99 ≤ 500 ms under a live bump of every alias, every N (from the create request; the operator's share beside it)", 0, stepLiveBump, followP99(func(r *result) []Follow { return r.FollowLive }, 500*time.Millisecond)},
-	{"RSS ≤ 128 MiB at 10k (after the idle period)", 10000, stepIdle, func(r *result, _ []*result) (string, bool) {
+	{"follow p99 ≤ 500 ms under a live bump of every alias, every N (from the create request; the operator's share beside it)", 0, "live bump", followP99(func(r *result) []Follow { return r.FollowLive }, 500*time.Millisecond)},
+	{"RSS ≤ 128 MiB at 10k (after the idle period)", 10000, "idle", func(r *result, _ []*result) (string, bool) {
 		return mib(r.RSS) + " MiB", r.RSS <= 128<<20
 	}},
-	{"live Go heap ≤ 64 MiB at 10k (after a forced GC)", 10000, stepIdle, func(r *result, _ []*result) (string, bool) {
+	{"live Go heap ≤ 64 MiB at 10k (after a forced GC)", 10000, "idle", func(r *result, _ []*result) (string, bool) {
 		return mib(r.LiveHeap) + " MiB", r.LiveHeap <= 64<<20
 	}},
-	{"0 writes while idle, every N", 0, stepIdle, func(r *result, _ []*result) (string, bool) {
+	{"0 writes while idle, every N", 0, "idle", func(r *result, _ []*result) (string, bool) {
 		return fmt.Sprintf("%d (%d changed)", r.IdleWrites, r.IdleChanged), r.IdleWrites+r.IdleChanged == 0
 	}},
-	{"0 writes across a restart, every N", 0, stepRestart, func(r *result, _ []*result) (string, bool) {
+	{"0 writes across a restart, every N", 0, "restart", func(r *result, _ []*result) (string, bool) {
 		return fmt.Sprintf("%d (%d changed)", r.RestartWrites, r.RestartChanged), r.RestartWrites+r.RestartChanged == 0
 	}},
-	{"converge per alias at 20k ≤ 1.15× that at 1k", 20000, stepConverge, func(r *result, all []*result) (string, bool) {
-		i := slices.IndexFunc(all, func(b *result) bool { return b.N == 1000 && slices.Contains(b.Done, stepConverge) })
+	{"converge per alias at 20k ≤ 1.15× that at 1k", 20000, "converge", func(r *result, all []*result) (string, bool) {
+		i := slices.IndexFunc(all, func(b *result) bool { return b.N == 1000 && slices.Contains(b.Done, "converge") })
 		if i < 0 {
 			return "", false
 		}
 		per, base := r.Converge/time.Duration(r.N), all[i].Converge/time.Duration(all[i].N)
 		return fmt.Sprintf("%.2f× (%s per alias; %s at 1k)", ratio(per, base), ms(per), ms(base)), ratio(per, base) <= 1.15
 	}},
-	{fmt.Sprintf("NamespaceAlias status.serviceEntries ≤ %d names, sorted, at 20k; status.services the full count", desired.MaxStatusNames), 20000, stepNamespaceAlias, func(r *result, _ []*result) (string, bool) {
+	{fmt.Sprintf("NamespaceAlias status.serviceEntries ≤ %d names, sorted, at 20k; status.services the full count", desired.MaxStatusNames), 20000, "NamespaceAlias", func(r *result, _ []*result) (string, bool) {
 		return fmt.Sprintf("%d names, sorted: %t; services: %d", r.StatusNames, r.StatusSorted, r.StatusServices),
 			r.StatusNames <= desired.MaxStatusNames && r.StatusSorted && r.StatusServices == r.N
 	}},
-	{"follow p99 ≤ 100 ms idle, every N (from the create request)", 0, stepFollow, followP99(func(r *result) []Follow { return r.FollowIdle }, 100*time.Millisecond)},
+	{"follow p99 ≤ 100 ms idle, every N (from the create request)", 0, "follow", followP99(func(r *result) []Follow { return r.FollowIdle }, 100*time.Millisecond)},
 }
 
 func followP99(of func(*result) []Follow, limit time.Duration) func(*result, []*result) (string, bool) {
@@ -171,7 +219,7 @@ func (rep *report) write() error {
 	var b strings.Builder
 	var profiled []int
 	for _, r := range rep.Results {
-		if r.Profiled && r.Did(stepIdle) {
+		if r.Profiled && r.Did("idle") {
 			profiled = append(profiled, r.N)
 		}
 	}

@@ -12,9 +12,7 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -39,12 +37,6 @@ const (
 	serviceCIDR = "10.96.0.0/12"
 )
 
-func newScheme() *runtime.Scheme {
-	s, b := runtime.NewScheme(), runtime.NewSchemeBuilder(clientgoscheme.AddToScheme, networkingv1.AddToScheme, meshaliasv1.AddToScheme)
-	check(b.AddToScheme(s))
-	return s
-}
-
 func serviceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
 
 func aliasHost(i int) string { return serviceName(i) + "." + aliasDomain }
@@ -64,69 +56,12 @@ func newService(ns, name string) *corev1.Service {
 func newAlias(ns string, i int) *meshaliasv1.ServiceAlias {
 	return &meshaliasv1.ServiceAlias{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: serviceName(i)},
-		Spec:       meshaliasv1.ServiceAliasSpec{Service: meshaliasv1.ServiceReference{Name: serviceName(i)}, Hosts: []string{aliasHost(i)}},
+		Spec: meshaliasv1.ServiceAliasSpec{
+			Service: meshaliasv1.ServiceReference{Name: serviceName(i)},
+			Hosts:   []string{aliasHost(i)},
+		},
 	}
 }
-
-// settings are the bench's flags, and where it found what it runs.
-type settings struct {
-	OperatorArgs, OperatorEnv          []string
-	Workers, FollowSamples, BriefAbove int
-	Idle                               time.Duration
-	ProfileN                           []int
-	ControlPlane                       string
-	root, operatorBin, assets          string
-}
-
-// result is what was measured at one size, for the report (report.md says what each figure
-// is), the targets and hack/plot. Durations are nanoseconds in the JSON, sizes bytes.
-type result struct {
-	N int
-	// Err is the step that failed, if one did; the figures of the steps Done stand. LogDir
-	// keeps the control plane's and the operator's logs. Brief: see -brief-above.
-	Err, LogDir     string
-	Brief, Profiled bool
-	Done            []string
-	Idle            time.Duration
-	// The floor; the operator's convergence: its first Ready alias, its mean reconcile and
-	// wait in the queue, its time reconciling and its CPU time, its requests and writes, and
-	// the changes to the aliases that the bench's watch saw.
-	FloorCreates, FloorStatus, FloorRequest, Converge, FirstReady, Reconcile, QueueWait, Reconciling, CPU time.Duration
-
-	Requests                      string
-	Workers, Writes, AliasChanges int
-	// Writes and changed objects over the idle period, and across a restart.
-	IdleWrites, IdleChanged, RestartWrites, RestartChanged int
-	RestartBacklog                                         time.Duration
-	// Memory after the idle period: live heap after a forced GC, "End" after the NamespaceAlias.
-	RSS, PeakRSS, Heap, LiveHeap, HeapInuse, HeapFree, NextGC, EndRSS, EndHeap int64
-
-	FollowIdle, FollowStartup, FollowLive []Follow
-	StartupDrain, LiveDrain               time.Duration
-	StartupDepth, LiveDepth               int
-	// The NamespaceAlias: Ready after, and its status: names listed, whether sorted, count.
-	NamespaceAlias              time.Duration
-	StatusNames, StatusServices int
-	StatusSorted                bool
-	Throttling                  int // mentions in the operator's log
-}
-
-func (r *result) Floor() time.Duration { return r.FloorCreates + r.FloorStatus }
-
-// Did says whether step completed; the report shows only the figures of those that did.
-func (r *result) Did(step string) bool { return slices.Contains(r.Done, step) }
-
-// The steps of a size's run, in order; the report and the targets name them.
-const (
-	stepFloor          = "floor"
-	stepConverge       = "converge"
-	stepIdle           = "idle"
-	stepRestart        = "restart"
-	stepFollow         = "follow"
-	stepStartupBacklog = "start-up backlog"
-	stepLiveBump       = "live bump"
-	stepNamespaceAlias = "NamespaceAlias"
-)
 
 // sizeRun is one size's run on its own control plane.
 type sizeRun struct {
@@ -140,17 +75,29 @@ type sizeRun struct {
 	portsLimited bool
 }
 
+// steps are a size's run, in order; the report and the targets name them.
+var steps = []struct {
+	name string
+	run  func(*sizeRun, context.Context)
+}{
+	{"floor", (*sizeRun).floor},
+	{"converge", (*sizeRun).converge},
+	{"idle", (*sizeRun).idleWrites},
+	{"restart", (*sizeRun).restartWrites},
+	{"follow", (*sizeRun).followIdle},
+	{"start-up backlog", (*sizeRun).followStartupBacklog},
+	{"live bump", (*sizeRun).followLiveBump},
+	{"NamespaceAlias", (*sizeRun).namespaceAlias},
+}
+
 // runSize measures everything at size n on a fresh control plane, which is simplest and
 // fairest: no size inherits another's etcd history or watch caches.
 func runSize(ctx context.Context, s settings, n int) (res *result) {
-	res, step := &result{N: n, Brief: n > s.BriefAbove, Profiled: slices.Contains(s.ProfileN, n)}, "set-up"
+	res = &result{N: n, Brief: n > s.BriefAbove, Profiled: slices.Contains(s.ProfileN, n)}
+	step := "set-up"
 	defer func() {
-		if p := recover(); p != nil {
-			f, ok := p.(failure)
-			if !ok {
-				panic(p)
-			}
-			res.Err = fmt.Sprintf("%s: %v", step, f.err)
+		if err := recovered(recover()); err != nil {
+			res.Err = fmt.Sprintf("%s: %v", step, err)
 			say("N=%d failed: %s", n, res.Err)
 		}
 	}()
@@ -174,39 +121,41 @@ func runSize(ctx context.Context, s settings, n int) (res *result) {
 	// operator keeps controller-runtime's defaults, which leave flow control to the API server.
 	cfg := rest.CopyConfig(cluster.Config)
 	cfg.QPS, cfg.Burst = 1000, 2000
-	r := &sizeRun{settings: s, n: n, res: res, c: must(client.New(cfg, client.Options{Scheme: newScheme()})),
+	r := &sizeRun{settings: s, n: n, res: res,
+		c:  must(client.New(cfg, client.Options{Scheme: localcluster.NewScheme()})),
 		op: &operator{bin: s.operatorBin, kubeconfig: cluster.Kubeconfig, args: s.OperatorArgs, env: s.OperatorEnv, log: opLog}}
 	for _, ns := range []string{floorNS, benchNS, nsAliasNS} {
 		check(r.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	}
-	trCtx, stopTracker := context.WithCancel(ctx)
+	trackerCtx, stopTracker := context.WithCancel(ctx)
 	defer stopTracker()
-	r.tr = must(startTracker(trCtx, cfg))
+	r.tr = must(startTracker(trackerCtx, cfg))
 	defer func() {
 		if err := r.op.stop(); err != nil {
 			say("stopping the operator: %v", err)
 		}
 		res.Throttling = r.op.logMentions("throttling")
 	}()
-	for _, st := range []struct {
-		name string
-		run  func(context.Context)
-	}{
-		{stepFloor, r.floor}, {stepConverge, r.converge}, {stepIdle, r.idleWrites}, {stepRestart, r.restartWrites},
-		{stepFollow, r.followIdle}, {stepStartupBacklog, func(ctx context.Context) { r.followBacklog(ctx, false) }},
-		{stepLiveBump, func(ctx context.Context) { r.followBacklog(ctx, true) }},
-		{stepNamespaceAlias, r.namespaceAlias},
-	} {
-		if step = st.name; res.Brief && step == stepStartupBacklog {
+	for _, st := range steps {
+		if step = st.name; res.Brief && step == "start-up backlog" {
 			continue
 		}
 		start := time.Now()
 		say("N=%d: %s", n, step)
-		st.run(ctx)
+		st.run(r, ctx)
 		res.Done = append(res.Done, step)
 		say("N=%d: %s took %s", n, step, secs(time.Since(start)))
 	}
 	return res
+}
+
+// await polls the tracker's counts, which cost nothing, until done says so or the operator
+// dies.
+func (r *sizeRun) await(ctx context.Context, timeout time.Duration, done func(p progress) (bool, string)) {
+	check(poll(ctx, 10*time.Millisecond, timeout, func() (bool, string, error) {
+		ok, status := done(r.tr.counts())
+		return ok, status, r.op.exited()
+	}))
 }
 
 // floor times the writes no implementation can avoid for N one-host aliases, by a plain
@@ -222,9 +171,11 @@ func (r *sizeRun) floor(ctx context.Context) {
 			return err
 		}
 		svc.Spec.ClusterIP = fmt.Sprintf("10.100.%d.%d", i/250, i%250+1)
-		se, problem := desired.BuildServiceEntry(desired.EntryRequest{Name: desired.EntryName(a.Spec.Hosts[0]), Host: a.Spec.Hosts[0],
+		se, problem := desired.BuildServiceEntry(desired.EntryRequest{
+			Name: desired.EntryName(a.Spec.Hosts[0]), Host: a.Spec.Hosts[0],
 			Owner:       desired.Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: a.Namespace, Name: a.Name, UID: a.UID},
-			ServiceName: svc.Name, Service: svc, ClusterDomain: clusterDomain})
+			ServiceName: svc.Name, Service: svc, ClusterDomain: clusterDomain,
+		})
 		if problem != nil {
 			return problem
 		}
@@ -245,8 +196,10 @@ func (r *sizeRun) floor(ctx context.Context) {
 		a := aliases[i]
 		before := a.DeepCopy()
 		// The status the operator writes for a served alias, patched the way it patches.
-		a.Status.ObservedGeneration, a.Status.Addresses, a.Status.ServiceEntries = a.Generation, entries[i].Spec.Addresses, []string{entries[i].Name}
-		desired.SetConditions(&a.Status.Conditions, a.Generation, desired.Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: "1 ServiceEntry in place."})
+		a.Status.ObservedGeneration = a.Generation
+		a.Status.Addresses, a.Status.ServiceEntries = entries[i].Spec.Addresses, []string{entries[i].Name}
+		desired.SetConditions(&a.Status.Conditions, a.Generation,
+			desired.Outcome{Ready: true, Reason: meshaliasv1.ReasonSynced, Message: "1 ServiceEntry in place."})
 		return timed(time.Now(), r.c.Status().Patch(ctx, a, client.MergeFrom(before)))
 	}))
 	r.res.FloorStatus, r.res.FloorRequest = time.Since(start), time.Duration(busy.Load()/int64(2*r.n))
@@ -265,32 +218,32 @@ func (r *sizeRun) converge(ctx context.Context) {
 		}
 		return r.c.Create(ctx, newAlias(benchNS, i))
 	}))
-	check(poll(ctx, 10*time.Millisecond, time.Minute, func() (bool, string, error) {
-		total := r.tr.counts().total
-		return total == r.n, fmt.Sprintf("the bench's watch has seen %d/%d ServiceAliases", total, r.n), nil
-	}))
-	writesBefore := r.tr.counts().writes
+	r.await(ctx, time.Minute, func(p progress) (bool, string) {
+		return p.total == r.n, fmt.Sprintf("the bench's watch has seen %d/%d ServiceAliases", p.total, r.n)
+	})
+	changesBefore := r.tr.counts().changes
 	start := time.Now()
 	check(r.op.start())
 	finishProfile := func() error { return nil }
 	if r.res.Profiled {
 		finishProfile = r.op.profileCPU(ctx, r.profileFile("cpu", "pprof"))
 	}
-	check(poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
-		p := r.tr.counts()
+	r.await(ctx, 30*time.Minute, func(p progress) (bool, string) {
 		if p.ready > 0 && r.res.FirstReady == 0 {
 			r.res.FirstReady = time.Since(start)
 		}
-		return p.ready == r.n && p.entries == r.n, fmt.Sprintf("%d/%d ServiceAliases Ready, %d ServiceEntries", p.ready, r.n, p.entries), r.op.exited()
-	}))
-	r.res.Converge, r.res.AliasChanges = time.Since(start), r.tr.counts().writes-writesBefore
+		return p.ready == r.n && p.entries == r.n, fmt.Sprintf("%d/%d ServiceAliases Ready, %d ServiceEntries", p.ready, r.n, p.entries)
+	})
+	r.res.Converge, r.res.AliasChanges = time.Since(start), r.tr.counts().changes-changesBefore
 	m := must(r.op.scrape())
 	check(finishProfile())
-	sa, saQueue := label("controller", "servicealias"), label("name", "servicealias")
-	r.res.Workers, r.res.Requests, r.res.Writes = int(m.sum("controller_runtime_max_concurrent_reconciles", sa)), m.requests(), m.writes()
-	r.res.Reconciling, r.res.CPU = seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", sa)), seconds(m.sum("process_cpu_seconds_total", nil))
-	r.res.Reconcile = r.res.Reconciling / time.Duration(m.sum("controller_runtime_reconcile_time_seconds_count", sa))
-	r.res.QueueWait = seconds(m.sum("workqueue_queue_duration_seconds_sum", saQueue) / m.sum("workqueue_queue_duration_seconds_count", saQueue))
+	r.res.Workers = int(m.sum("controller_runtime_max_concurrent_reconciles", aliasController))
+	r.res.Requests, r.res.Writes = m.requests(), m.writes()
+	r.res.CPU = seconds(m.sum("process_cpu_seconds_total", nil))
+	r.res.Reconciling = seconds(m.sum("controller_runtime_reconcile_time_seconds_sum", aliasController))
+	r.res.Reconcile = r.res.Reconciling / time.Duration(m.sum("controller_runtime_reconcile_time_seconds_count", aliasController))
+	r.res.QueueWait = seconds(m.sum("workqueue_queue_duration_seconds_sum", aliasQueue) /
+		m.sum("workqueue_queue_duration_seconds_count", aliasQueue))
 }
 
 // idleWrites counts the operator's writes while nothing changes, then reads its memory: as
@@ -298,31 +251,26 @@ func (r *sizeRun) converge(ctx context.Context) {
 // sizes keep.
 func (r *sizeRun) idleWrites(ctx context.Context) {
 	r.tr.changedSince()
-	m0 := must(r.op.scrape())
+	before := must(r.op.scrape())
 	check(sleep(ctx, r.Idle))
-	m1 := must(r.op.scrape())
-	r.res.IdleWrites, r.res.IdleChanged = m1.writes()-m0.writes(), r.tr.changedSince()
+	m := must(r.op.scrape())
+	r.res.IdleWrites, r.res.IdleChanged = m.writes()-before.writes(), r.tr.changedSince()
 	// Every size keeps its heap profile with its logs; the profiled ones, beside results.json.
 	heapFile := filepath.Join(r.res.LogDir, "heap.pprof")
 	if r.res.Profiled {
 		heapFile = r.profileFile("heap", "pprof")
 	}
 	check(r.op.save(ctx, "heap?gc=1", heapFile))
-	r.res.LiveHeap = int64(must(r.op.scrape()).sum("go_memstats_heap_alloc_bytes", nil))
-	r.res.RSS, r.res.Heap = int64(m1.sum("process_resident_memory_bytes", nil)), int64(m1.sum("go_memstats_heap_alloc_bytes", nil))
-	r.res.HeapInuse, r.res.NextGC = int64(m1.sum("go_memstats_heap_inuse_bytes", nil)), int64(m1.sum("go_memstats_next_gc_bytes", nil))
-	r.res.HeapFree = int64(m1.sum("go_memstats_heap_idle_bytes", nil) - m1.sum("go_memstats_heap_released_bytes", nil))
+	r.res.LiveHeap = must(r.op.scrape()).bytes("go_memstats_heap_alloc_bytes")
+	r.res.RSS, r.res.Heap = m.bytes("process_resident_memory_bytes"), m.bytes("go_memstats_heap_alloc_bytes")
+	r.res.HeapInuse, r.res.NextGC = m.bytes("go_memstats_heap_inuse_bytes"), m.bytes("go_memstats_next_gc_bytes")
+	r.res.HeapFree = m.bytes("go_memstats_heap_idle_bytes") - m.bytes("go_memstats_heap_released_bytes")
 	peak, _ := r.op.peaks(false)
 	r.res.PeakRSS = max(peak, r.res.RSS)
 	if r.res.Profiled {
 		check(profileSummary(r.profileFile("profile", "txt"), r.profileFile("cpu", "pprof"), heapFile))
 		say("N=%d: profiles in %s", r.n, r.assets)
 	}
-}
-
-// profileFile is where a profile of this size goes, beside results.json.
-func (r *sizeRun) profileFile(kind, ext string) string {
-	return filepath.Join(r.assets, fmt.Sprintf("%s-%d.%s", kind, r.n, ext))
 }
 
 // restartWrites restarts the operator: a new process must find everything in order and write
@@ -336,8 +284,8 @@ func (r *sizeRun) restartWrites(ctx context.Context) {
 	// is empty: the caches have synced and the backlog is worked off.
 	check(poll(ctx, 100*time.Millisecond, 20*time.Minute, func() (bool, string, error) {
 		m, err := r.op.scrape()
-		done := int(m.sum("controller_runtime_reconcile_total", label("controller", "servicealias")))
-		depth := int(m.sum("workqueue_depth", label("name", "servicealias")))
+		done := int(m.sum("controller_runtime_reconcile_total", aliasController))
+		depth := int(m.sum("workqueue_depth", aliasQueue))
 		return err == nil && done >= r.n && depth == 0, fmt.Sprintf("start-up backlog: %d reconciles done, %d queued", done, depth), r.op.exited()
 	}))
 	r.res.RestartBacklog = time.Since(start)
@@ -355,18 +303,21 @@ func (r *sizeRun) namespaceAlias(ctx context.Context) {
 	// alias, before the clock starts.
 	check(sleep(ctx, 2*time.Second))
 	start := time.Now()
-	na := &meshaliasv1.NamespaceAlias{ObjectMeta: metav1.ObjectMeta{Namespace: nsAliasNS, Name: "all"}, Spec: meshaliasv1.NamespaceAliasSpec{Domain: nsDomain}}
+	na := &meshaliasv1.NamespaceAlias{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsAliasNS, Name: "all"},
+		Spec:       meshaliasv1.NamespaceAliasSpec{Domain: nsDomain},
+	}
 	check(r.c.Create(ctx, na))
-	check(poll(ctx, 10*time.Millisecond, 30*time.Minute, func() (bool, string, error) {
-		p := r.tr.counts()
-		return p.nsAliasReady && p.nsAliasServices == r.n, fmt.Sprintf("NamespaceAlias: %d/%d ServiceEntries, status.services %d",
-			p.nsEntries, r.n, p.nsAliasServices), r.op.exited()
-	}))
+	r.await(ctx, 30*time.Minute, func(p progress) (bool, string) {
+		return p.nsAliasReady && p.nsAliasServices == r.n,
+			fmt.Sprintf("NamespaceAlias: Ready %t, status.services %d/%d", p.nsAliasReady, p.nsAliasServices, r.n)
+	})
 	r.res.NamespaceAlias = time.Since(start)
 	m := must(r.op.scrape())
-	r.res.EndRSS, r.res.EndHeap = int64(m.sum("process_resident_memory_bytes", nil)), int64(m.sum("go_memstats_heap_alloc_bytes", nil))
+	r.res.EndRSS, r.res.EndHeap = m.bytes("process_resident_memory_bytes"), m.bytes("go_memstats_heap_alloc_bytes")
 	check(r.c.Get(ctx, client.ObjectKeyFromObject(na), na))
-	r.res.StatusNames, r.res.StatusServices, r.res.StatusSorted = len(na.Status.ServiceEntries), int(na.Status.Services), slices.IsSorted(na.Status.ServiceEntries)
+	r.res.StatusNames, r.res.StatusServices = len(na.Status.ServiceEntries), int(na.Status.Services)
+	r.res.StatusSorted = slices.IsSorted(na.Status.ServiceEntries)
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -17,10 +17,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/localcluster"
 )
 
-// tracker watches the bench namespace's ServiceAliases and Services, the NamespaceAlias and
-// the ServiceEntries, and keeps running counts, so that the bench learns of progress from
+// tracker watches the bench namespace's ServiceAliases, Services and ServiceEntries and the
+// NamespaceAlias, and keeps running counts, so that the bench learns of progress from
 // watch events, as a user's tooling would, instead of listing 10k objects in a loop and
 // loading the API server it measures.
 type tracker struct {
@@ -34,42 +35,44 @@ type tracker struct {
 
 // progress is what the tracker has counted: the bench namespace's ServiceAliases, all of
 // them, those handled at their generation (status.observedGeneration == generation), those
-// also Ready=True at it, and the changes to them; the NamespaceAlias's state and
-// status.services; and the ServiceEntries of the bench namespace and of the NamespaceAlias's.
+// also Ready=True at it, and the updates to them; its ServiceEntries; and the
+// NamespaceAlias's state and status.services.
 type progress struct {
-	total, caughtUp, ready, writes int
-	nsAliasReady                   bool
-	nsAliasServices                int
-	entries, nsEntries             int
+	total, caughtUp, ready, changes, entries int
+	nsAliasReady                             bool
+	nsAliasServices                          int
 }
 
 // startTracker starts the informers and returns once they have synced.
 func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
-	bench, nsAlias := map[string]cache.Config{benchNS: {}}, map[string]cache.Config{nsAliasNS: {}}
+	bench := cache.ByObject{Namespaces: map[string]cache.Config{benchNS: {}}}
 	objects := map[client.Object]cache.ByObject{
-		&meshaliasv1.ServiceAlias{}: {Namespaces: bench}, &corev1.Service{}: {Namespaces: bench},
-		&meshaliasv1.NamespaceAlias{}: {Namespaces: nsAlias}, &networkingv1.ServiceEntry{}: {Namespaces: map[string]cache.Config{benchNS: {}, nsAliasNS: {}}},
+		&meshaliasv1.ServiceAlias{}: bench, &corev1.Service{}: bench, &networkingv1.ServiceEntry{}: bench,
+		&meshaliasv1.NamespaceAlias{}: {Namespaces: map[string]cache.Config{nsAliasNS: {}}},
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: newScheme(), DefaultTransform: cache.TransformStripManagedFields(), ByObject: objects})
+	c, err := cache.New(cfg, cache.Options{
+		Scheme: localcluster.NewScheme(), DefaultTransform: cache.TransformStripManagedFields(), ByObject: objects,
+	})
 	if err != nil {
 		return nil, err
 	}
 	t := &tracker{changed: map[string]bool{}, addressSeen: map[string]map[string]time.Time{}}
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { t.handle(nil, o.(client.Object)) },
+		UpdateFunc: func(old, o any) { t.handle(old.(client.Object), o.(client.Object)) },
+		DeleteFunc: func(o any) {
+			if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = tomb.Obj
+			}
+			t.handle(o.(client.Object), nil)
+		},
+	}
 	for obj := range objects {
 		inf, err := c.GetInformer(ctx, obj)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { t.handle(nil, o.(client.Object)) },
-			UpdateFunc: func(old, o any) { t.handle(old.(client.Object), o.(client.Object)) },
-			DeleteFunc: func(o any) {
-				if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-					o = tomb.Obj
-				}
-				t.handle(o.(client.Object), nil)
-			},
-		}); err != nil {
+		if _, err := inf.AddEventHandler(handler); err != nil {
 			return nil, err
 		}
 	}
@@ -80,6 +83,7 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	return t, nil
 }
 
+// key tells apart a Service and an entry that share a name.
 func key(o client.Object) string { return fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName()) }
 
 // handle counts one watch event: old is nil for a create, cur for a delete. A resync, which
@@ -99,31 +103,27 @@ func (t *tracker) handle(old, cur client.Object) {
 	added := b2i(cur != nil) - b2i(old != nil)
 	switch o := o.(type) {
 	case *meshaliasv1.ServiceAlias:
-		t.writes += b2i(old != nil && cur != nil)
+		t.changes += b2i(old != nil && cur != nil)
 		t.total += added
 		t.caughtUp += b2i(handled(cur, false)) - b2i(handled(old, false))
 		t.ready += b2i(handled(cur, true)) - b2i(handled(old, true))
 	case *meshaliasv1.NamespaceAlias:
 		t.nsAliasReady, t.nsAliasServices = handled(cur, true), int(o.Status.Services)
 	case *networkingv1.ServiceEntry:
-		if o.Namespace == benchNS {
-			t.entries += added
-		} else {
-			t.nsEntries += added
-		}
+		t.entries += added
 		addresses = o.Spec.Addresses
 	case *corev1.Service:
 		addresses = o.Spec.ClusterIPs
 	}
 	if cur == nil {
 		delete(t.addressSeen, k)
-		addresses = nil
+		return
 	}
 	for _, a := range addresses {
+		if t.addressSeen[k] == nil {
+			t.addressSeen[k] = map[string]time.Time{}
+		}
 		if _, seen := t.addressSeen[k][a]; !seen {
-			if t.addressSeen[k] == nil {
-				t.addressSeen[k] = map[string]time.Time{}
-			}
 			t.addressSeen[k][a] = now
 		}
 	}
@@ -146,7 +146,6 @@ func handled(o client.Object, ready bool) bool {
 	return observed == o.GetGeneration() && (!ready || c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == o.GetGeneration())
 }
 
-// counts returns the progress so far.
 func (t *tracker) counts() progress {
 	t.mu.Lock()
 	defer t.mu.Unlock()

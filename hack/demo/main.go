@@ -24,13 +24,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	"sigs.k8s.io/yaml"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
@@ -86,11 +84,7 @@ func run(once bool) error {
 	}()
 	step("Installed meshalias's CRDs and Istio's (from the istio.io/api module)")
 
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = networkingv1.AddToScheme(scheme)
-	_ = gatewayv1beta1.Install(scheme)
-	_ = meshaliasv1.AddToScheme(scheme)
+	scheme := localcluster.NewScheme()
 	c, err := client.New(cluster.Config, client.Options{Scheme: scheme})
 	if err != nil {
 		return err

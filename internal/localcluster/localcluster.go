@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -41,7 +40,7 @@ type Cluster struct {
 	BinDir string
 
 	env *envtest.Environment
-	kcm *exec.Cmd
+	kcm *Process
 	dir string
 }
 
@@ -110,8 +109,8 @@ func (c *Cluster) writeKubeconfig() error {
 // startControllerManager runs kube-controller-manager with just the garbage collector, the
 // namespace controller and the admission policies' type checker: envtest runs none, so
 // ownerReferences would never be collected.
-func (c *Cluster) startControllerManager(log *os.File) error {
-	c.kcm = exec.Command(filepath.Join(c.BinDir, "kube-controller-manager"),
+func (c *Cluster) startControllerManager(log *os.File) (err error) {
+	c.kcm, err = StartProcess(log, nil, filepath.Join(c.BinDir, "kube-controller-manager"),
 		"--kubeconfig="+c.Kubeconfig,
 		"--authentication-kubeconfig="+c.Kubeconfig,
 		"--authorization-kubeconfig="+c.Kubeconfig,
@@ -120,31 +119,14 @@ func (c *Cluster) startControllerManager(log *os.File) error {
 		"--secure-port=0",
 		"--use-service-account-credentials=false",
 	)
-	if log != nil {
-		c.kcm.Stdout, c.kcm.Stderr = log, log
-	}
-	// If this process dies without Stop (a killed demo, a crashed test), take the
-	// controller manager with it rather than leave it running.
-	c.kcm.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := c.kcm.Start(); err != nil {
-		return fmt.Errorf("starting kube-controller-manager: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Stop stops everything Start started and removes its files.
 func (c *Cluster) Stop() error {
 	var errs []error
-	if c.kcm != nil && c.kcm.Process != nil {
-		_ = c.kcm.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- c.kcm.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.kcm.Process.Kill()
-			<-done
-		}
+	if c.kcm != nil {
+		_ = c.kcm.Stop(10 * time.Second)
 	}
 	if err := c.env.Stop(); err != nil {
 		errs = append(errs, err)

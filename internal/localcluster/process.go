@@ -3,33 +3,41 @@ package localcluster
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// Process is a child process that cannot outlive this one: a benchmark or a demo that is
-// killed takes it along instead of leaving it running against a control plane that is gone.
+// Process is a child process that cannot outlive this one: a benchmark, a demo or a test that
+// is killed takes it along instead of leaving it running against a control plane that is gone.
 type Process struct {
 	cmd  *exec.Cmd
+	log  string
 	done chan struct{}
 	err  error
 }
 
 // StartProcess runs bin with args, its output to log (nil discards it) and env added to this
-// process's environment.
-func StartProcess(log io.Writer, env []string, bin string, args ...string) (*Process, error) {
+// process's environment. A line in log first says when and how, so that the runs of a process
+// that is restarted read apart.
+func StartProcess(log *os.File, env []string, bin string, args ...string) (*Process, error) {
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
+	if log != nil {
+		fmt.Fprintf(log, "\n==== %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(env, " "), bin, strings.Join(args, " "))
+		cmd.Stdout, cmd.Stderr = log, log
+	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	p := &Process{cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, log: "no log", done: make(chan struct{})}
+	if log != nil {
+		p.log = log.Name()
+	}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -37,11 +45,12 @@ func StartProcess(log io.Writer, env []string, bin string, args ...string) (*Pro
 	return p, nil
 }
 
-// Exited is nil while the process runs, and says how it ended once it has.
+// Exited is nil while the process runs, and says how it ended, and where it logged, once it
+// has.
 func (p *Process) Exited() error {
 	select {
 	case <-p.done:
-		return fmt.Errorf("%s exited: %v", p.cmd.Path, p.err)
+		return fmt.Errorf("%s exited: %v (see %s)", p.cmd.Path, p.err, p.log)
 	default:
 		return nil
 	}

@@ -206,9 +206,6 @@ func (rep *report) write() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(rep.assets, 0o755); err != nil {
-		return err
-	}
 	if err := os.WriteFile(filepath.Join(rep.assets, "results.json"), raw, 0o644); err != nil {
 		return err
 	}

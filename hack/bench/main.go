@@ -192,7 +192,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 var benchStart = time.Now()
 
-// say prints a line stamped with the time since the bench started.
 func say(format string, args ...any) {
 	fmt.Printf("[%8s] %s\n", time.Since(benchStart).Round(time.Second), fmt.Sprintf(format, args...))
 }

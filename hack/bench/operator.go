@@ -119,7 +119,6 @@ func (o *operator) logMentions(s string) int {
 // The pprof endpoints take as long as the profile asked of them.
 var httpClient = &http.Client{Timeout: time.Minute}
 
-// get reads one of the operator's endpoints into w.
 func (o *operator) get(ctx context.Context, url string, w io.Writer) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -176,7 +175,6 @@ func (m metrics) each(name string, fn func(labels model.Metric, v float64)) {
 	}
 }
 
-// bytes reads a gauge of bytes, such as process_resident_memory_bytes.
 func (m metrics) bytes(name string) int64 { return int64(m.sum(name, nil)) }
 
 // writes counts the operator's writes to the API server since it started: every resource,

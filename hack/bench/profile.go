@@ -53,7 +53,6 @@ func (r *sizeRun) profileFile(kind, ext string) string {
 	return filepath.Join(r.assets, fmt.Sprintf("%s-%d.%s", kind, r.n, ext))
 }
 
-// save writes one of the operator's pprof profiles to file.
 func (o *operator) save(ctx context.Context, profile, file string) error {
 	f, err := os.Create(file)
 	if err != nil {

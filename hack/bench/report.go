@@ -191,7 +191,6 @@ func followSummaries(fs []Follow) followSummary {
 	return followSummary{summarize(t), summarize(c), summarize(s)}
 }
 
-// String is "p50 / p99 (max)" in milliseconds.
 func (s summary) String() string { return fmt.Sprintf("%s / %s (%s)", ms(s.P50), ms(s.P99), ms(s.Max)) }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
@@ -230,7 +229,6 @@ func (rep *report) write() error {
 	return os.WriteFile(rep.path, []byte(b.String()), 0o644)
 }
 
-// machine describes where the bench ran.
 func (rep *report) machine() map[string]any {
 	cpu, mem, workers := []string{"", "unknown"}, int64(0), "?"
 	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {

@@ -41,7 +41,6 @@ func serviceName(i int) string { return fmt.Sprintf("svc-%05d", i) }
 
 func aliasHost(i int) string { return serviceName(i) + "." + aliasDomain }
 
-// newService is a plain ClusterIP Service with one HTTP port.
 func newService(ns, name string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},

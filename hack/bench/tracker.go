@@ -43,7 +43,6 @@ type progress struct {
 	nsAliasServices                          int
 }
 
-// startTracker starts the informers and returns once they have synced.
 func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	bench := cache.ByObject{Namespaces: map[string]cache.Config{benchNS: {}}}
 	objects := map[client.Object]cache.ByObject{

@@ -251,16 +251,21 @@ func keepsContract(se *unstructured.Unstructured, svc *corev1.Service) error {
 	return fmt.Errorf("%s breaks the contract: %s", id, strings.Join(errs, "; "))
 }
 
-// validateEntries runs Istio's own ServiceEntry validation, istiod's webhook's, on entries.
-func validateEntries(entries []*unstructured.Unstructured) error {
-	if len(entries) == 0 {
-		return nil
+// validateEach runs Istio's own ServiceEntry validation, istiod's webhook's, on each entry
+// apart: parsing stops at the first invalid document, which would hide the others. It returns
+// the errors by namespace/name.
+func validateEach(entries []*unstructured.Unstructured) map[string]error {
+	out := map[string]error{}
+	for _, se := range entries {
+		docs, err := pilot.Documents(se)
+		if err == nil {
+			err = pilot.ValidateConfig(docs)
+		}
+		if err != nil {
+			out[se.GetNamespace()+"/"+se.GetName()] = err
+		}
 	}
-	docs, err := pilot.Documents(asObjects(entries)...)
-	if err != nil {
-		return err
-	}
-	return pilot.ValidateConfig(docs)
+	return out
 }
 
 func names(objs []*unstructured.Unstructured) string {

@@ -95,7 +95,7 @@ func apiserverRestarted(t *testing.T, s *faultSuite, ns string, row *reliability
 
 	start := time.Now()
 	down := s.cluster.RestartAPIServer(t)
-	s.disturb(t, ns, entry)
+	refused := s.disturb(t, ns, entry)
 	took, err := poll.Measure(start, down+poll.Timeout, 50*time.Millisecond, func() error {
 		return s.settled(ns, entry, ip)
 	})
@@ -104,6 +104,9 @@ func apiserverRestarted(t *testing.T, s *faultSuite, ns string, row *reliability
 	stop()
 	row.Recovery, row.Floor, row.FloorWhat = took, down, "the apiserver's downtime"
 	row.RecoveryNote = fmt.Sprintf("%d restarts", op.Runs()-1)
+	if refused > 0 {
+		row.RecoveryNote += "; admission refused every alias for " + reliability.Duration(refused) + " after the restart"
+	}
 	t.Logf("kube-apiserver down for %s: converged %s after the stop; the kubelet restarted the operator %d times:\n  %s",
 		down.Round(time.Millisecond), took.Round(time.Millisecond), op.Runs()-1, strings.Join(op.Exits(), "\n  "))
 	return []*operator.Operator{op}

@@ -3,10 +3,12 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -41,10 +43,34 @@ func (s *faultSuite) baseline(t *testing.T, ns string, alive func() error) (*uns
 
 // disturb makes the changes a fault must not lose: a new alias, "after", and the deletion of
 // the baseline's entry.
-func (s *faultSuite) disturb(t *testing.T, ns string, entry *unstructured.Unstructured) {
+// It returns how long the apiserver refused them: right after a restart, the admission
+// policy cannot resolve its AliasDomain parameters for a while and refuses every alias, and a
+// user retries as this does.
+func (s *faultSuite) disturb(t *testing.T, ns string, entry *unstructured.Unstructured) time.Duration {
 	t.Helper()
-	must(t, s.c.Create(context.Background(), serviceAliasObject(ns, "after", "web", faultHost(ns, "after"))))
-	must(t, s.c.Delete(context.Background(), entry))
+	start := time.Now()
+	var refusals []string
+	err := poll.Wait(poll.Timeout, func() error {
+		err := s.c.Create(context.Background(), serviceAliasObject(ns, "after", "web", faultHost(ns, "after")))
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			if len(refusals) == 0 || refusals[len(refusals)-1] != err.Error() {
+				refusals = append(refusals, err.Error())
+			}
+			return err
+		}
+		err = s.c.Delete(context.Background(), entry)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	must(t, err)
+	if len(refusals) == 0 {
+		return 0
+	}
+	refused := time.Since(start)
+	t.Logf("the apiserver refused the changes for %s: %s", refused.Round(time.Millisecond), strings.Join(refusals, "; "))
+	return refused
 }
 
 // settled returns nil once both changes of disturb have converged.
@@ -157,7 +183,7 @@ func killDuring200Aliases(t *testing.T, s *faultSuite, ns string, row *reliabili
 	}
 	created := make(chan error, 1)
 	go func() { created <- createAll(s.c, aliases) }() // the kill lands while they are being created
-	written := entries.waitFor(t, n/5)
+	written := entries.waitFor(t, n/5, created)
 	start := time.Now()
 	op.Kill(t)
 	t.Logf("SIGKILL after %d of %d entries were written", written, n)
@@ -196,7 +222,7 @@ func killDuringNamespaceAlias(t *testing.T, s *faultSuite, ns string, row *relia
 	na.SetName("all")
 	na.Object["spec"] = map[string]any{"domain": domain}
 	must(t, s.c.Create(context.Background(), na))
-	written := entries.waitFor(t, n/4)
+	written := entries.waitFor(t, n/4, nil)
 	start := time.Now()
 	op.Kill(t)
 	t.Logf("SIGKILL after %d of %d entries were written", written, n)
@@ -282,14 +308,17 @@ func countEntries(t *testing.T, s *faultSuite, ns string) *entryCounter {
 }
 
 // waitFor returns once at least n entries have been added since the watch began, with the
-// count then.
-func (e *entryCounter) waitFor(t *testing.T, n int) int {
+// count then. A creation that fails meanwhile (on created) fails the test at once.
+func (e *entryCounter) waitFor(t *testing.T, n int, created chan error) int {
 	t.Helper()
 	timeout := time.After(2 * poll.Timeout)
 	for e.count < n {
 		select {
 		case <-e.added:
 			e.count++
+		case err := <-created:
+			must(t, err)
+			created <- nil // for the case to read again
 		case <-timeout:
 			t.Fatalf("only %d of the %d entries awaited were created", e.count, n)
 		}

@@ -109,8 +109,8 @@ func (o *Operator) Exits() []string {
 			continue
 		}
 		why := fmt.Sprint(p.ExitError())
-		if lines := p.Grep("leader election lost"); len(lines) > 0 {
-			why += ": " + strings.TrimSpace(lines[0])
+		if lines := p.Grep(`"level":"error"`); len(lines) > 0 {
+			why += ": " + strings.TrimSpace(lines[len(lines)-1])
 		}
 		out = append(out, p.Name+": "+why)
 	}

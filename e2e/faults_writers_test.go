@@ -55,19 +55,25 @@ func legacyWriter(t *testing.T, s *faultSuite, ns string, row *reliability.Row) 
 		se.SetName(entry.GetName())
 		sent := time.Now()
 		must(t, s.c.Patch(ctx, se, client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/spec/addresses"}]`)), client.FieldOwner(legacyManager)))
-		stripped := time.Now()
-		trips = append(trips, stripped.Sub(sent))
+		trips = append(trips, time.Since(sent))
 		rv := resourceVersion(t, se)
 		if afterStrip == "" {
 			afterStrip = managers(se)
 		}
-		// The repair is the first later version with the address back.
+		// The repair is the first later version with the address back. Both the strip and the
+		// repair are timed as the same watch delivers them, so that its delay cancels out.
+		var strippedSeen time.Time
 		for repaired := false; !repaired; {
 			select {
 			case v := <-seen:
-				if v.rv > rv && slices.Equal(v.addresses, []string{ip}) {
-					repairs = append(repairs, v.at.Sub(stripped))
+				switch {
+				case v.rv == rv:
+					strippedSeen = v.at
+				case v.rv > rv && slices.Equal(v.addresses, []string{ip}) && !strippedSeen.IsZero():
+					repairs = append(repairs, v.at.Sub(strippedSeen))
 					repaired = true
+				case v.rv > rv && slices.Equal(v.addresses, []string{ip}):
+					t.Fatalf("the repair of write %d arrived before the write itself", len(trips))
 				}
 			case <-time.After(poll.Timeout):
 				t.Fatalf("write %d of %s (resourceVersion %d) was not repaired within %s", len(trips), legacyManager, rv, poll.Timeout)

@@ -80,11 +80,11 @@ func partitionTwoReplicas(t *testing.T, s *faultSuite, ns string, row *reliabili
 	leader(t, a, b)
 	stopA()
 	stopB()
-	restarts := a.Runs() + b.Runs() - 2
+	exited := a.Runs() + b.Runs() - 2
 	row.Recovery, row.Floor, row.FloorWhat = took, outage, "the outage"
-	row.RecoveryNote = fmt.Sprintf("caught up %s after the network returned; %d restarts", reliability.Duration(catchUp), restarts)
+	row.RecoveryNote = fmt.Sprintf("caught up %s after the network returned; %s", reliability.Duration(catchUp), restarts(exited))
 	t.Logf("apiserver unreachable for %s, two replicas: converged %s after the cut, %s after the network returned; the kubelet restarted %d processes:\n  %s",
-		outage, took.Round(time.Millisecond), catchUp.Round(time.Millisecond), restarts, strings.Join(append(a.Exits(), b.Exits()...), "\n  "))
+		outage, took.Round(time.Millisecond), catchUp.Round(time.Millisecond), exited, strings.Join(append(a.Exits(), b.Exits()...), "\n  "))
 	return []*operator.Operator{a, b}
 }
 
@@ -106,12 +106,22 @@ func apiserverRestarted(t *testing.T, s *faultSuite, ns string, row *reliability
 	leader(t, op)
 	stop()
 	row.Recovery, row.Floor, row.FloorWhat = took, down, "the apiserver's downtime"
-	row.RecoveryNote = fmt.Sprintf("%d restarts", op.Runs()-1)
-	if refused > 0 {
+	row.RecoveryNote = restarts(op.Runs() - 1)
+	if refused == 0 {
+		row.RecoveryNote += "; the change was admitted at once"
+	} else {
 		row.RecoveryNote += fmt.Sprintf("; the admission policy refused every alias write for %s after the apiserver was back, the operator converged %s after the change was admitted",
 			reliability.Duration(refused), reliability.Duration(start.Add(took).Sub(admitted)))
 	}
 	t.Logf("kube-apiserver down for %s: converged %s after the stop; the kubelet restarted the operator %d times:\n  %s",
 		down.Round(time.Millisecond), took.Round(time.Millisecond), op.Runs()-1, strings.Join(op.Exits(), "\n  "))
 	return []*operator.Operator{op}
+}
+
+// restarts says how many processes the kubelet restarted.
+func restarts(n int) string {
+	if n == 1 {
+		return "1 restart"
+	}
+	return fmt.Sprintf("%d restarts", n)
 }

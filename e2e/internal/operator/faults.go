@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,16 +89,25 @@ func (o *Operator) KeepRunning(t *testing.T, delay time.Duration) (stop func()) 
 			}
 		}
 	}()
-	var stopped bool
-	stop = func() {
-		if !stopped {
-			stopped = true
-			close(quit)
-			<-done
-		}
-	}
+	stop = sync.OnceFunc(func() {
+		close(quit)
+		<-done
+	})
+	o.mu.Lock()
+	o.keeping = stop
+	o.mu.Unlock()
 	o.owner.Cleanup(stop)
 	return stop
+}
+
+// stopKeeping stops the kubelet of KeepRunning, if one runs.
+func (o *Operator) stopKeeping() {
+	o.mu.Lock()
+	stop := o.keeping
+	o.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 }
 
 // Exits lists, for each process that has exited, why, with the log lines that say so: how a

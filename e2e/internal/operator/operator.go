@@ -32,6 +32,8 @@ type Operator struct {
 	mu sync.Mutex
 	// runs are every process started so far, the current one last.
 	runs []*proc.Process
+	// keeping stops the kubelet of KeepRunning, if one runs.
+	keeping func()
 	// checked are the runs whose logs CheckLogs has judged already.
 	checked map[*proc.Process]bool
 }
@@ -67,6 +69,8 @@ func (o *Operator) start() (*proc.Process, error) {
 	}
 	o.runs = append(o.runs, p)
 	o.owner.Cleanup(func() {
+		// A kubelet must not restart what the end of the test stops.
+		o.stopKeeping()
 		if p.Running() {
 			if err := p.Stop(stopTimeout); err != nil {
 				o.owner.Errorf("stopping the operator at the end: %v\n%s", err, p.Tail(30))

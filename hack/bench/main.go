@@ -3,7 +3,7 @@
 // implementation can avoid, whether it writes when nothing changed (idle, and across a
 // restart), how fast a re-created Service's new ClusterIP reaches its ServiceEntry (idle and
 // behind a backlog), how much memory it holds, how long one NamespaceAlias over N Services
-// takes and whether its status stays bounded, each judged against issue #15's targets. It
+// takes and whether its status stays bounded, each judged against its target. It
 // writes the figures as JSON too, for hack/plot to draw, and profiles of the operator.
 //
 // The operator runs as its own process, built from ./cmd/manager, so that its memory and its

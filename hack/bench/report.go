@@ -91,7 +91,7 @@ func (r *result) Floor() time.Duration { return r.FloorCreates + r.FloorStatus }
 // Did says whether step completed; the report shows only the figures of those that did.
 func (r *result) Did(step string) bool { return slices.Contains(r.Done, step) }
 
-// target is one of issue #15's goals for the operator. judge says what a size measured and
+// target is one of the operator's performance goals. judge says what a size measured and
 // whether that meets the goal, from the size's figures and, for a goal across sizes, the
 // others'; an empty measure means the size cannot say. at is the one size judged, if not
 // every one; step is the one that measures it.

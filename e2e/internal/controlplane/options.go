@@ -31,3 +31,13 @@ func WithoutIstioCRDs() Option {
 		env.CRDInstallOptions.Paths = slices.DeleteFunc(env.CRDInstallOptions.Paths, func(p string) bool { return p == istio })
 	}
 }
+
+// CertDir keeps kube-apiserver's certificates, and its ServiceAccount signing key, in dir
+// instead of a directory envtest deletes when the apiserver stops. RestartAPIServer needs it:
+// a real kube-apiserver restarts with the same serving certificate and signing key, so the
+// clients' CA and the operator's ServiceAccount token stay valid.
+func CertDir(dir string) Option {
+	return func(env *envtest.Environment) {
+		env.ControlPlane.GetAPIServer().CertDir = dir
+	}
+}

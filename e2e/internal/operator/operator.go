@@ -5,6 +5,7 @@ package operator
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,8 +28,12 @@ type Operator struct {
 	owner *testing.T
 	bin   string
 	args  []string
+	// mu guards runs: a kubelet (KeepRunning) may restart the process from its own goroutine.
+	mu sync.Mutex
 	// runs are every process started so far, the current one last.
 	runs []*proc.Process
+	// keeping stops the kubelet of KeepRunning, if one runs.
+	keeping func()
 	// checked are the runs whose logs CheckLogs has judged already.
 	checked map[*proc.Process]bool
 }
@@ -43,16 +48,29 @@ func New(owner *testing.T, bin, kubeconfig string, args ...string) *Operator {
 // runs, and fails the test if the process logged an RBAC refusal.
 func (o *Operator) Start(t *testing.T) {
 	t.Helper()
-	if p := o.current(); p != nil && p.Running() {
-		t.Fatalf("operator already running (log %s)", p.LogPath)
-	}
-	p, err := proc.Start(o.owner, fmt.Sprintf("meshalias-%d", len(o.runs)+1), o.bin, o.args...)
+	p, err := o.start()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.runs = append(o.runs, p)
 	t.Logf("started %s %s (log %s)", o.bin, strings.Join(o.args, " "), p.LogPath)
+}
+
+// start runs a new process, unless one runs already. It does not fail a test, so that a
+// kubelet's goroutine may call it.
+func (o *Operator) start() (*proc.Process, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p := o.currentLocked(); p != nil && p.Running() {
+		return nil, fmt.Errorf("operator already running (log %s)", p.LogPath)
+	}
+	p, err := proc.Start(o.owner, fmt.Sprintf("meshalias-%d", len(o.runs)+1), o.bin, o.args...)
+	if err != nil {
+		return nil, err
+	}
+	o.runs = append(o.runs, p)
 	o.owner.Cleanup(func() {
+		// A kubelet must not restart what the end of the test stops.
+		o.stopKeeping()
 		if p.Running() {
 			if err := p.Stop(stopTimeout); err != nil {
 				o.owner.Errorf("stopping the operator at the end: %v\n%s", err, p.Tail(30))
@@ -62,6 +80,7 @@ func (o *Operator) Start(t *testing.T) {
 			o.checkLog(o.owner, p)
 		}
 	})
+	return p, nil
 }
 
 // CheckLogs fails t for every log line, of every run so far, in which the apiserver refused
@@ -71,7 +90,7 @@ func (o *Operator) CheckLogs(t *testing.T) {
 	if o.checked == nil {
 		o.checked = map[*proc.Process]bool{}
 	}
-	for _, p := range o.runs {
+	for _, p := range o.processes() {
 		o.checkLog(t, p)
 		o.checked[p] = true
 	}
@@ -106,13 +125,26 @@ func (o *Operator) Alive() error {
 // Grep returns the log lines, of every run so far, that contain substr.
 func (o *Operator) Grep(substr string) []string {
 	var lines []string
-	for _, p := range o.runs {
+	for _, p := range o.processes() {
 		lines = append(lines, p.Grep(substr)...)
 	}
 	return lines
 }
 
 func (o *Operator) current() *proc.Process {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.currentLocked()
+}
+
+// processes returns every run so far, the current one last.
+func (o *Operator) processes() []*proc.Process {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*proc.Process(nil), o.runs...)
+}
+
+func (o *Operator) currentLocked() *proc.Process {
 	if len(o.runs) == 0 {
 		return nil
 	}

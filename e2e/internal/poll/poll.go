@@ -36,3 +36,20 @@ func Wait(timeout time.Duration, check func() error) error {
 		time.Sleep(interval)
 	}
 }
+
+// Measure calls check every step until it returns nil and returns how long that took from
+// start, or check's last error after timeout. A step finer than Wait's serves a test whose
+// figure is the time itself.
+func Measure(start time.Time, timeout, step time.Duration, check func() error) (time.Duration, error) {
+	deadline := start.Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return time.Since(start), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("after %s: %w", timeout, err)
+		}
+		time.Sleep(step)
+	}
+}

@@ -84,6 +84,23 @@ func (p *Process) Stop(timeout time.Duration) error {
 	}
 }
 
+// Kill sends SIGKILL, as the OOM killer or a node failure would, and waits for the exit. The
+// process gets no chance to clean up: a leader keeps its Lease until the Lease expires.
+func (p *Process) Kill() {
+	if p.Running() {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// Signal sends sig without waiting for the process to exit.
+func (p *Process) Signal(sig os.Signal) error {
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signalling %s: %w", p.Name, err)
+	}
+	return nil
+}
+
 // ExitError is nil while the process runs or after it exited with code 0, else why it did not.
 func (p *Process) ExitError() error {
 	if p.Running() {

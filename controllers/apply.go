@@ -66,20 +66,25 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 			// Before a write over a managed entry, find out whether another writer changed it:
 			// once written, its fields are ours again and the trace is gone.
 			var writers []string
+			drifted := false
 			if existing != nil && isManaged(existing) && !upToDate(existing, se) {
 				writers = w.drift.writers(gctx, existing)
+				drifted = len(writers) > 0 || w.drift.changedBehindUs(existing, se)
 			}
-			wrote, err := w.apply(gctx, existing, se)
+			generation, err := w.apply(gctx, existing, se)
+			if generation != 0 {
+				w.drift.wrote(se, generation)
+			}
 			switch {
 			case err != nil:
 				return err
-			case !wrote:
+			case generation == 0:
 			case existing == nil:
 				log.Info("Created ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 			case !isManaged(existing):
 				log.Info("Adopted ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 				w.recorder.Eventf(alias, existing, corev1.EventTypeNormal, "Adopted", "Adopt", "Took over ServiceEntry %s in place for host %s, and gave it addresses %v", se.Name, se.Spec.Hosts[0], se.Spec.Addresses)
-			case len(writers) > 0:
+			case drifted:
 				log.Info("Repaired ServiceEntry", "ServiceEntry", klog.KObj(se), "changedBy", writers)
 				driftRepairs.WithLabelValues(se.Namespace).Inc()
 				w.drift.repaired(client.ObjectKeyFromObject(se), func(repairs int, since time.Time) {
@@ -99,6 +104,7 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 			if err := w.prune(gctx, se); err != nil {
 				return err
 			}
+			w.drift.forget(se)
 			log.Info("Deleted ServiceEntry", "ServiceEntry", klog.KObj(se), "hosts", se.Spec.Hosts)
 			mu.Lock()
 			pruned = append(pruned, se.Name)
@@ -136,43 +142,47 @@ func upToDate(existing, want *networkingv1.ServiceEntry) bool {
 }
 
 // apply makes an entry what it should be, with server-side apply under one field manager.
-// It reports whether it wrote.
-func (w entryWriter) apply(ctx context.Context, existing, want *networkingv1.ServiceEntry) (bool, error) {
+// It returns the entry's generation after its write, or 0 when it did not write.
+func (w entryWriter) apply(ctx context.Context, existing, want *networkingv1.ServiceEntry) (int64, error) {
 	if existing != nil && upToDate(existing, want) {
-		return false, nil
+		return 0, nil
 	}
 	if existing == nil {
 		// A plain create under the same field manager costs the API server less than an
 		// apply, which must compute managed fields. Later updates are applies; the spec
 		// replacement below takes back any field the create's ownership leaves behind.
-		err := w.client.Create(ctx, want.DeepCopy(), client.FieldOwner(FieldManager))
+		created := want.DeepCopy()
+		err := w.client.Create(ctx, created, client.FieldOwner(FieldManager))
 		if !apierrors.IsAlreadyExists(err) {
 			if err != nil {
-				return false, fmt.Errorf("creating ServiceEntry %s/%s: %w", want.Namespace, want.Name, err)
+				return 0, fmt.Errorf("creating ServiceEntry %s/%s: %w", want.Namespace, want.Name, err)
 			}
-			return true, nil
+			return created.Generation, nil
 		}
 		// Someone created it meanwhile, which the cache has not seen yet: apply over it.
 	}
 	applied, err := w.serverSideApply(ctx, want)
 	switch {
 	case err == nil && proto.Equal(&applied.Spec, &want.Spec):
-		return true, nil
+		return applied.Generation, nil
 	case err == nil:
 		// Apply only sets the fields we send. A field another writer added (kubectl edit, or
 		// the controller an adopted entry came from) survives it.
-		return true, w.replaceSpec(ctx, applied, want)
+		return w.replaceSpec(ctx, applied, want)
 	case existing != nil && apierrors.IsInvalid(err):
 		// Another writer's items in a list map (ports are keyed by name) merged with ours
 		// into an entry Istio's schema refuses, such as two names for one port number. Take
 		// the spec back whole first, then apply again for the labels and owner.
-		if err := w.replaceSpec(ctx, existing, want); err != nil {
-			return false, err
+		if _, err := w.replaceSpec(ctx, existing, want); err != nil {
+			return 0, err
 		}
-		_, err = w.serverSideApply(ctx, want)
-		return true, err
+		applied, err := w.serverSideApply(ctx, want)
+		if err != nil {
+			return 0, err
+		}
+		return applied.Generation, nil
 	default:
-		return false, err
+		return 0, err
 	}
 }
 
@@ -190,18 +200,18 @@ func (w entryWriter) serverSideApply(ctx context.Context, want *networkingv1.Ser
 // replaceSpec replaces an entry's spec whole with a JSON patch. Server-side apply cannot do
 // this: it removes only the fields our field manager set before, and it cannot know which
 // those are from the cache, which strips managedFields. The test on the UID keeps it from
-// writing to an entry that was re-created meanwhile.
-func (w entryWriter) replaceSpec(ctx context.Context, current, want *networkingv1.ServiceEntry) error {
+// writing to an entry that was re-created meanwhile. It returns the entry's new generation.
+func (w entryWriter) replaceSpec(ctx context.Context, current, want *networkingv1.ServiceEntry) (int64, error) {
 	spec, err := json.Marshal(&want.Spec)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	patch := fmt.Appendf(nil, `[{"op":"test","path":"/metadata/uid","value":%q},{"op":"replace","path":"/spec","value":%s}]`, current.UID, spec)
 	target := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
 	if err := w.client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager)); err != nil {
-		return fmt.Errorf("replacing the spec of ServiceEntry %s/%s: %w", current.Namespace, current.Name, err)
+		return 0, fmt.Errorf("replacing the spec of ServiceEntry %s/%s: %w", current.Namespace, current.Name, err)
 	}
-	return nil
+	return target.Generation, nil
 }
 
 // prune deletes an entry this alias owns and no longer wants. The UID precondition keeps it

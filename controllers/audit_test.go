@@ -30,24 +30,33 @@ func TestContinuousAudit(t *testing.T) {
 }
 
 func gaugeIs(ns string, want float64) error {
-	families, err := metrics.Registry.Gather()
+	m, err := namespaceSample("meshalias_unsafe_serviceentries", ns)
 	if err != nil {
 		return err
 	}
+	if got := m.GetGauge().GetValue(); got != want {
+		return fmt.Errorf("meshalias_unsafe_serviceentries{namespace=%q} = %v, want %v", ns, got, want)
+	}
+	return nil
+}
+
+// namespaceSample is the operator's sample of a metric for one namespace.
+func namespaceSample(name, ns string) (*dto.Metric, error) {
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range families {
-		if f.GetName() != "meshalias_unsafe_serviceentries" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
 			if labelValue(m, "namespace") == ns {
-				if got := m.GetGauge().GetValue(); got != want {
-					return fmt.Errorf("meshalias_unsafe_serviceentries{namespace=%q} = %v, want %v", ns, got, want)
-				}
-				return nil
+				return m, nil
 			}
 		}
 	}
-	return fmt.Errorf("no meshalias_unsafe_serviceentries sample for namespace %s", ns)
+	return nil, fmt.Errorf("no %s sample for namespace %s", name, ns)
 }
 
 func labelValue(m *dto.Metric, name string) string {

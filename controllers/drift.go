@@ -3,11 +3,13 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,6 +43,17 @@ type driftWatch struct {
 
 	mu      sync.Mutex
 	entries map[client.ObjectKey]*driftLog
+	// written holds, per entry, the spec this process last wrote to it, hashed, and the
+	// generation that write gave it: when an entry of a later generation differs from a spec
+	// meshalias still wants, someone else changed it, even a writer that left no trace in
+	// managedFields because it only removed fields. Hashes keep it to a few bytes per entry.
+	written map[uint64]writtenSpec
+}
+
+// writtenSpec is what meshalias last wrote to an entry.
+type writtenSpec struct {
+	spec       uint64
+	generation int64
 }
 
 // driftLog is one entry's repairs since its last DriftRepaired event.
@@ -50,6 +63,55 @@ type driftLog struct {
 	// raise raises the event for the pending repairs, with the latest repair's alias and
 	// writers. Set while a flush is scheduled.
 	raise func(repairs int, since time.Time)
+}
+
+// wrote remembers the spec meshalias just wrote to an entry, and the generation it gave it.
+func (d *driftWatch) wrote(se *networkingv1.ServiceEntry, generation int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.written == nil {
+		d.written = map[uint64]writtenSpec{}
+	}
+	d.written[entryKey(se)] = writtenSpec{spec: specHash(se), generation: generation}
+}
+
+// forget drops a deleted entry.
+func (d *driftWatch) forget(se *networkingv1.ServiceEntry) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.written, entryKey(se))
+}
+
+// changedBehindUs tells whether an entry that differs from want was changed by someone else
+// since this process wrote it: meshalias still wants the spec it last wrote, and the entry has
+// moved past that write's generation. A cache that has not seen the write yet shows an older
+// generation, which is no drift. After a restart nothing is known, and only managedFields
+// tell.
+func (d *driftWatch) changedBehindUs(existing, want *networkingv1.ServiceEntry) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	last, ok := d.written[entryKey(want)]
+	return ok && last.spec == specHash(want) && existing.Generation > last.generation
+}
+
+func entryKey(se *networkingv1.ServiceEntry) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(se.Namespace))
+	h.Write([]byte{'/'})
+	h.Write([]byte(se.Name))
+	return h.Sum64()
+}
+
+// specHash hashes an entry's spec, with deterministic protobuf encoding. A spec that cannot be
+// encoded hashes to 0, which only makes stillWanted false.
+func specHash(se *networkingv1.ServiceEntry) uint64 {
+	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&se.Spec)
+	if err != nil {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write(raw)
+	return h.Sum64()
 }
 
 // writers reads the entry from the API server and names who changed it since meshalias last

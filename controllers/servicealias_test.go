@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/audit"
 )
 
 // The incident's story: traefik in a namespace also answers as traefik.<something>, through
@@ -129,6 +130,52 @@ func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestServiceAliasReportsARemoval: a writer that only removes the addresses owns no field
+// afterwards, so managedFields cannot name it. The repair is still reported, as drift, and
+// counted.
+func TestServiceAliasReportsARemoval(t *testing.T) {
+	ns := newNamespace(t)
+	host := "app." + ns + ".alias"
+	svc := service(ns, "app")
+	create(t, svc, serviceAlias(ns, "app", "app", host))
+	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	se, err := entryFor(ns, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := driftRepairs(t, ns)
+	remove := client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/spec/addresses"}]`))
+	if err := k8s.Patch(ctx, se, remove, client.FieldOwner("dns-controller")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a DriftRepaired event for a writer managedFields do not name", func() error {
+		return eventMentioning(ns, "ServiceAlias", "app", "DriftRepaired", audit.UnnamedWriter)
+	})
+	eventually(t, "entry restored", func() error {
+		got, err := entryFor(ns, host)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got.Spec.Addresses, []string{svc.Spec.ClusterIP}) {
+			return fmt.Errorf("addresses %v", got.Spec.Addresses)
+		}
+		return nil
+	})
+	if after := driftRepairs(t, ns); after != before+1 {
+		t.Errorf("meshalias_drift_repairs_total{namespace=%q} went from %v to %v, want one repair more", ns, before, after)
+	}
+}
+
+// driftRepairs reads meshalias_drift_repairs_total for a namespace: 0 before its first repair.
+func driftRepairs(t *testing.T, ns string) float64 {
+	t.Helper()
+	m, err := namespaceSample("meshalias_drift_repairs_total", ns)
+	if err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 func TestServiceAliasRecreatesDeletedEntry(t *testing.T) {
@@ -323,6 +370,10 @@ func TestServiceAliasRefusedAtAdmission(t *testing.T) {
 		"no service name":       func(a *meshaliasv1.ServiceAlias) { a.Spec.Service.Name = "" },
 		"unknown tls mode":      func(a *meshaliasv1.ServiceAlias) { a.Spec.TLSMode = "permissive" },
 		"label over 63 chars":   func(a *meshaliasv1.ServiceAlias) { a.Spec.Hosts = []string{strings.Repeat("a", 64) + ".b"} },
+		"exportTo * and more":   func(a *meshaliasv1.ServiceAlias) { a.Spec.ExportTo = []string{"*", "."} },
+		"exportTo ~ and more":   func(a *meshaliasv1.ServiceAlias) { a.Spec.ExportTo = []string{"~", "web"} },
+		"exportTo twice":        func(a *meshaliasv1.ServiceAlias) { a.Spec.ExportTo = []string{"web", "web"} },
+		"exportTo bad name":     func(a *meshaliasv1.ServiceAlias) { a.Spec.ExportTo = []string{"Web_1"} },
 	}
 	for name, mutate := range cases {
 		t.Run(name, func(t *testing.T) {

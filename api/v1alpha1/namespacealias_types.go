@@ -23,10 +23,17 @@ type NamespaceAliasSpec struct {
 	// +optional
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 
-	// ExportTo is copied to the ServiceEntries: the namespaces whose sidecars see them.
-	// Empty means Istio's default, every namespace.
+	// ExportTo is copied to the ServiceEntries: the namespaces whose sidecars see them. "."
+	// is the alias's own namespace, "*" every namespace and "~" none; each of the last two
+	// stands alone. Empty means Istio's default, every namespace. The alias's namespace
+	// given by name is written as ".", since Istio refuses an entry that names it both ways.
 	// +optional
+	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^(\.|\*|~|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$`
+	// +kubebuilder:validation:XValidation:rule="!self.exists(e, e == '*') || self.size() == 1",message="exportTo \"*\" exports to every namespace and cannot be combined with other values"
+	// +kubebuilder:validation:XValidation:rule="!self.exists(e, e == '~') || self.size() == 1",message="exportTo \"~\" hides the entries from every namespace and cannot be combined with other values"
 	ExportTo []string `json:"exportTo,omitempty"`
 
 	// TLSMode says whether sidecars reach the Services with Istio mutual TLS ("istio", the

@@ -19,6 +19,10 @@ const RuleFoughtOver = "fought-over"
 // back a managed entry that another field manager changed.
 const EventReasonDriftRepaired = "DriftRepaired"
 
+// UnnamedWriter stands for a writer that managedFields do not name: one that only removed
+// fields owns none afterwards.
+const UnnamedWriter = "a writer that only removed fields (managedFields keep no name for it)"
+
 // RepairNote is the note of a DriftRepaired event. The operator raises at most one a minute per
 // entry, so the note carries how many repairs it stands for: the audit adds them up.
 func RepairNote(entry string, writers []string, repairs int, since time.Time) string {
@@ -26,8 +30,12 @@ func RepairNote(entry string, writers []string, repairs int, since time.Time) st
 	if repairs == 1 {
 		noun = "repair"
 	}
+	who := strings.Join(writers, ", ")
+	if who == "" {
+		who = UnnamedWriter
+	}
 	return fmt.Sprintf("ServiceEntry %s was changed by %s; meshalias put it back (%d %s since %s)",
-		entry, strings.Join(writers, ", "), repairs, noun, since.UTC().Format(time.RFC3339))
+		entry, who, repairs, noun, since.UTC().Format(time.RFC3339))
 }
 
 var repairNote = regexp.MustCompile(`^ServiceEntry (\S+) was changed by (.+); meshalias put it back \((\d+) repairs? since \S+\)$`)

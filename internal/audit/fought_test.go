@@ -21,6 +21,10 @@ func TestRepairNoteReadsBack(t *testing.T) {
 			t.Errorf("%q read back as %+v, %v", note, r, ok)
 		}
 	}
+	unnamed, ok := ParseRepair("abc", RepairNote("x", nil, 3, since), since)
+	if !ok || !slices.Equal(unnamed.Writers, []string{UnnamedWriter}) || unnamed.Repairs != 3 {
+		t.Errorf("a repair with no named writer read back as %+v, %v", unnamed, ok)
+	}
 	if _, ok := ParseRepair("abc", "Took over ServiceEntry x in place for host y", since); ok {
 		t.Error("a note of another kind of event was read as a repair")
 	}

@@ -52,7 +52,7 @@ func ServiceAliasIntent(alias *meshaliasv1.ServiceAlias) Intent {
 		Claim:            ClaimOf(meshaliasv1.KindServiceAlias, &alias.ObjectMeta),
 		ServiceNamespace: ServiceNamespace(alias),
 		Ports:            alias.Spec.Ports,
-		ExportTo:         alias.Spec.ExportTo,
+		ExportTo:         exportTo(alias.Namespace, alias.Spec.ExportTo),
 		TLSMode:          alias.Spec.TLSMode,
 	}
 	for _, h := range alias.Spec.Hosts {
@@ -69,7 +69,7 @@ func NamespaceAliasIntent(alias *meshaliasv1.NamespaceAlias, services map[string
 		Claim:            ClaimOf(meshaliasv1.KindNamespaceAlias, &alias.ObjectMeta),
 		ServiceNamespace: alias.Namespace,
 		Domain:           alias.Spec.Domain,
-		ExportTo:         alias.Spec.ExportTo,
+		ExportTo:         exportTo(alias.Namespace, alias.Spec.ExportTo),
 		TLSMode:          alias.Spec.TLSMode,
 	}
 	if _, err := ServiceSelector(alias); err != nil {
@@ -100,4 +100,23 @@ func ServiceSelector(na *meshaliasv1.NamespaceAlias) (labels.Selector, error) {
 // ClaimOf is an alias's claim on its hosts.
 func ClaimOf(kind string, m *metav1.ObjectMeta) Claim {
 	return Claim{Kind: kind, Namespace: m.Namespace, Name: m.Name, Created: m.CreationTimestamp.Time}
+}
+
+// exportTo is an alias's exportTo as its entries carry it: the alias's own namespace, given by
+// name or as ".", once, as ".". Istio's validation refuses an entry that names its namespace
+// both ways, and the API server cannot catch it, since a CRD's rules do not see the namespace.
+func exportTo(namespace string, list []string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		if e == namespace {
+			e = "."
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -75,10 +76,13 @@ func stripService(in any) (any, error) {
 	return in, nil
 }
 
+// stripServiceEntry keeps an entry's spec, labels and owner. Its status is istiod's, which
+// meshalias never reads: conditions, validation messages and the addresses Istio allocates.
 func stripServiceEntry(in any) (any, error) {
 	if se, ok := in.(*networkingv1.ServiceEntry); ok {
 		se.ManagedFields = nil
 		se.Annotations = nil
+		proto.Reset(&se.Status)
 	}
 	return in, nil
 }

@@ -17,7 +17,9 @@ import (
 )
 
 // Cache indexes. Every lookup that a watch event or a reconcile needs goes through one of
-// them, so no event lists all aliases, Services or entries.
+// them, so no event lists all aliases, Services or entries. Each is read across all
+// namespaces, except indexEntryOwner, read within one (client.InNamespace): SetupIndexes
+// stores each only that way, so a lookup the other way finds nothing.
 const (
 	// indexAliasServices: ServiceAlias by every Service ("ns/name") whose changes bear on
 	// it: the one it names, and those whose own names its hosts are.

@@ -25,9 +25,6 @@ type Row struct {
 	// marks the last kind, printed in bold.
 	Verdict string
 	Failed  bool
-	// Bugs are known operator bugs the fault showed: the check that caught each still runs,
-	// and the report names them next to the verdict.
-	Bugs []string
 }
 
 // Ratio is Recovery/Floor, or 0 without a floor.
@@ -74,9 +71,6 @@ func (r Report) Write(path string) error {
 		verdict := row.Verdict
 		if row.Failed {
 			verdict = "**" + verdict + "**"
-		}
-		for _, bug := range row.Bugs {
-			verdict += "; **operator bug**: " + bug
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %d | %s |\n", row.Fault, recovery, floor, ratio, row.Lost, row.Doubled, verdict)
 	}

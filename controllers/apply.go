@@ -67,9 +67,12 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 			// once written, its fields are ours again and the trace is gone.
 			var writers []string
 			drifted := false
-			if existing != nil && isManaged(existing) && !upToDate(existing, se) {
-				writers = w.drift.writers(gctx, existing)
-				drifted = len(writers) > 0 || w.drift.changedBehindUs(existing, se)
+			if existing != nil && isManaged(existing) {
+				if upToDate(existing, se) {
+					w.drift.saw(existing)
+				} else {
+					drifted, writers = w.drift.check(gctx, existing, se)
+				}
 			}
 			generation, err := w.apply(gctx, existing, se)
 			if generation != 0 {

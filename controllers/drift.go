@@ -36,21 +36,22 @@ const driftEventEvery = time.Minute
 // most one event a minute per entry, raised at the end of the minute if repairs came in it.
 type driftWatch struct {
 	// reader reads from the API server: the cache strips managedFields, which name the
-	// writers. It is read only when an entry is about to be repaired.
+	// writers. It is read only when an entry may be about to be repaired.
 	reader client.Reader
 	// every is driftEventEvery, shorter in tests.
 	every time.Duration
 
 	mu      sync.Mutex
 	entries map[client.ObjectKey]*driftLog
-	// written holds, per entry, the spec this process last wrote to it, hashed, and the
-	// generation that write gave it: when an entry of a later generation differs from a spec
-	// meshalias still wants, someone else changed it, even a writer that left no trace in
-	// managedFields because it only removed fields. Hashes keep it to a few bytes per entry.
+	// written holds, per managed entry, the spec this process last wrote to it or found in
+	// it, hashed, and that generation: when an entry differs from a spec meshalias still
+	// wants, and its generation is not older, someone else changed it, even a writer that
+	// left no trace in managedFields because it only removed fields. Hashes keep it to a few
+	// bytes per entry.
 	written map[uint64]writtenSpec
 }
 
-// writtenSpec is what meshalias last wrote to an entry.
+// writtenSpec is what meshalias last wrote to, or found in, an entry.
 type writtenSpec struct {
 	spec       uint64
 	generation int64
@@ -82,16 +83,35 @@ func (d *driftWatch) forget(se *networkingv1.ServiceEntry) {
 	delete(d.written, entryKey(se))
 }
 
-// changedBehindUs tells whether an entry that differs from want was changed by someone else
-// since this process wrote it: meshalias still wants the spec it last wrote, and the entry has
-// moved past that write's generation. A cache that has not seen the write yet shows an older
-// generation, which is no drift. After a restart nothing is known, and only managedFields
-// tell.
-func (d *driftWatch) changedBehindUs(existing, want *networkingv1.ServiceEntry) bool {
+// saw remembers an entry found as meshalias wants it, unless it knows the entry already: after
+// a restart, that is as good as having written it.
+func (d *driftWatch) saw(se *networkingv1.ServiceEntry) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	last, ok := d.written[entryKey(want)]
-	return ok && last.spec == specHash(want) && existing.Generation > last.generation
+	if _, known := d.written[entryKey(se)]; known {
+		return
+	}
+	if d.written == nil {
+		d.written = map[uint64]writtenSpec{}
+	}
+	d.written[entryKey(se)] = writtenSpec{spec: specHash(se), generation: se.Generation}
+}
+
+// check tells whether another writer changed a managed entry that differs from want, and who.
+// When this process knows what it last wrote to the entry, a different wish of its own means
+// an update, and an older generation a cache that has not seen the write yet: neither is
+// drift, and neither costs a read. Otherwise it reads the entry's managedFields.
+func (d *driftWatch) check(ctx context.Context, existing, want *networkingv1.ServiceEntry) (drifted bool, writers []string) {
+	d.mu.Lock()
+	last, known := d.written[entryKey(want)]
+	d.mu.Unlock()
+	if known && (last.spec != specHash(want) || existing.Generation < last.generation) {
+		return false, nil
+	}
+	writers = d.writers(ctx, existing)
+	// Known and still wanted: someone else changed it, even one that only removed fields
+	// and so owns none that managedFields could name.
+	return known || len(writers) > 0, writers
 }
 
 func entryKey(se *networkingv1.ServiceEntry) uint64 {
@@ -103,7 +123,7 @@ func entryKey(se *networkingv1.ServiceEntry) uint64 {
 }
 
 // specHash hashes an entry's spec, with deterministic protobuf encoding. A spec that cannot be
-// encoded hashes to 0, which only makes stillWanted false.
+// encoded hashes to 0, which check takes for a wish of its own.
 func specHash(se *networkingv1.ServiceEntry) uint64 {
 	raw, err := proto.MarshalOptions{Deterministic: true}.Marshal(&se.Spec)
 	if err != nil {

@@ -1,10 +1,14 @@
 package controllers
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
 
+	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -82,4 +86,64 @@ func TestChangedByNamesOnlyLaterWriters(t *testing.T) {
 	if got := changedBy(managed); !slices.Equal(got, []string{"dns-controller", "kubectl-edit"}) {
 		t.Errorf("changedBy = %v, want [dns-controller kubectl-edit]", got)
 	}
+}
+
+// liveEntry is a client.Reader that serves one entry, as the API server would, and counts reads.
+type liveEntry struct {
+	entry *networkingv1.ServiceEntry
+	reads int
+}
+
+func (l *liveEntry) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	l.reads++
+	l.entry.DeepCopyInto(obj.(*networkingv1.ServiceEntry))
+	return nil
+}
+
+func (l *liveEntry) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return errors.New("not served")
+}
+
+func TestDriftCheck(t *testing.T) {
+	entry := func(generation int64, addresses ...string) *networkingv1.ServiceEntry {
+		return &networkingv1.ServiceEntry{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: "traefik-custom-name", Generation: generation},
+			Spec:       networkingapi.ServiceEntry{Hosts: []string{"traefik.custom-name"}, Addresses: addresses},
+		}
+	}
+	want := entry(0, "10.0.0.7")
+	stripped := entry(3) // what another writer left: no addresses
+	stripped.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: FieldManager, Time: &metav1.Time{Time: time.Now()}, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}}}
+
+	t.Run("after a restart, only managedFields tell", func(t *testing.T) {
+		live := &liveEntry{entry: stripped}
+		d := &driftWatch{reader: live}
+		if drifted, writers := d.check(context.Background(), stripped, want); drifted || writers != nil || live.reads != 1 {
+			t.Errorf("drifted %v, writers %v, reads %d: want no drift named, one read", drifted, writers, live.reads)
+		}
+	})
+	t.Run("what meshalias wrote, changed by a writer that only removed fields", func(t *testing.T) {
+		live := &liveEntry{entry: stripped}
+		d := &driftWatch{reader: live}
+		d.wrote(want, 2)
+		if drifted, _ := d.check(context.Background(), stripped, want); !drifted {
+			t.Error("a later generation than meshalias's write, differing from the spec it still wants: want drift")
+		}
+	})
+	t.Run("a cache that has not seen meshalias's write yet", func(t *testing.T) {
+		live := &liveEntry{entry: stripped}
+		d := &driftWatch{reader: live}
+		d.wrote(want, 4)
+		if drifted, _ := d.check(context.Background(), stripped, want); drifted || live.reads != 0 {
+			t.Errorf("drifted %v after %d reads: an older generation is a stale cache, no drift and no read", drifted, live.reads)
+		}
+	})
+	t.Run("meshalias's own wish changed", func(t *testing.T) {
+		live := &liveEntry{entry: stripped}
+		d := &driftWatch{reader: live}
+		d.saw(entry(3))
+		if drifted, _ := d.check(context.Background(), entry(3), want); drifted || live.reads != 0 {
+			t.Errorf("drifted %v after %d reads: an update of meshalias's own is no drift, and needs no read", drifted, live.reads)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -20,32 +21,56 @@ import (
 // the longest it takes to start once they are.
 const istioPollInterval = 2 * time.Second
 
-// notInstalled is what /readyz answers while the operator waits for Istio.
-var notInstalled = fmt.Sprintf("Istio's ServiceEntry CRD (%s) is not installed; waiting for it", networkingv1.SchemeGroupVersion)
+// What the operator waits for before it starts, as it logs it and /readyz answers it.
+var (
+	notInstalled = fmt.Sprintf("Istio's ServiceEntry CRD (%s) is not installed; waiting for it", networkingv1.SchemeGroupVersion)
+	unreachable  = "Cannot ask the API server whether it serves Istio's ServiceEntries; retrying"
+)
 
 // awaitServiceEntries returns once the API server serves Istio's ServiceEntries. A GitOps tool
-// applies meshalias and Istio in whatever order it likes; rather than exit and crash-loop until
-// Istio is there, the operator says once what it waits for, answers /healthz but not /readyz
-// on probeAddr meanwhile, and starts its controllers when the CRD appears, without a restart.
+// applies meshalias and Istio in whatever order it likes, and an API server may be out of reach
+// as the pod starts. Rather than exit and crash-loop, the operator says once what it waits for,
+// answers /healthz but not /readyz on probeAddr meanwhile, and goes on when the CRD is served,
+// without a restart.
 func awaitServiceEntries(ctx context.Context, cfg *rest.Config, probeAddr string, log logr.Logger) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building a discovery client: %w", err)
 	}
-	if ok, err := servesServiceEntries(dc); err != nil || ok {
-		return err
+	ok, err := servesServiceEntries(dc)
+	if ok {
+		return nil
 	}
-	log.Info(notInstalled)
-	stop, err := serveNotReady(probeAddr)
+	var waitingFor atomic.Pointer[string]
+	// say logs what the operator waits for when that changes, not at every poll.
+	var said string
+	say := func(err error) {
+		why := notInstalled
+		if err != nil {
+			why = unreachable
+		}
+		if why == said {
+			return
+		}
+		said = why
+		if err != nil {
+			log.Error(err, unreachable)
+			why = fmt.Sprintf("%s: %v", unreachable, err)
+		} else {
+			log.Info(notInstalled)
+		}
+		waitingFor.Store(&why)
+	}
+	say(err)
+	stop, err := serveNotReady(probeAddr, &waitingFor)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	err = wait.PollUntilContextCancel(ctx, istioPollInterval, false, func(context.Context) (bool, error) {
 		ok, err := servesServiceEntries(dc)
-		if err != nil {
-			// The API server may be restarting as the CRDs go in: keep waiting.
-			log.Error(err, "Asking the API server whether it serves ServiceEntries")
+		if !ok {
+			say(err)
 		}
 		return ok, nil
 	})
@@ -76,7 +101,7 @@ func servesServiceEntries(dc discovery.DiscoveryInterface) (bool, error) {
 
 // serveNotReady answers the probes while the manager, which serves them later on the same
 // address, does not exist yet: alive, not ready, and why. The returned stop frees the address.
-func serveNotReady(addr string) (stop func(), err error) {
+func serveNotReady(addr string, why *atomic.Pointer[string]) (stop func(), err error) {
 	if addr == "" || addr == "0" {
 		return func() {}, nil
 	}
@@ -87,7 +112,7 @@ func serveNotReady(addr string) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, notInstalled, http.StatusServiceUnavailable)
+		http.Error(w, *why.Load(), http.StatusServiceUnavailable)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()

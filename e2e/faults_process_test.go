@@ -283,17 +283,7 @@ type entryCounter struct {
 
 func countEntries(t *testing.T, s *faultSuite, ns string) *entryCounter {
 	t.Helper()
-	wc, err := client.NewWithWatch(s.cluster.Config, client.Options{})
-	must(t, err)
-	l := &unstructured.UnstructuredList{}
-	l.SetAPIVersion("networking.istio.io/v1")
-	l.SetKind("ServiceEntryList")
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, l, client.InNamespace(ns))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
+	w := watchServiceEntries(t, s.cluster.Config, client.InNamespace(ns))
 	e := &entryCounter{added: make(chan struct{}, 100000)}
 	go func() {
 		for ev := range w.ResultChan() {
@@ -302,10 +292,6 @@ func countEntries(t *testing.T, s *faultSuite, ns string) *entryCounter {
 			}
 		}
 	}()
-	t.Cleanup(func() {
-		w.Stop()
-		cancel()
-	})
 	return e
 }
 

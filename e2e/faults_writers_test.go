@@ -135,17 +135,7 @@ type entryVersion struct {
 // watchEntry delivers every version of one ServiceEntry from now on, stamped on arrival.
 func watchEntry(t *testing.T, s *faultSuite, ns, name string) <-chan entryVersion {
 	t.Helper()
-	wc, err := client.NewWithWatch(s.cluster.Config, client.Options{})
-	must(t, err)
-	l := &unstructured.UnstructuredList{}
-	l.SetAPIVersion("networking.istio.io/v1")
-	l.SetKind("ServiceEntryList")
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, l, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
+	w := watchServiceEntries(t, s.cluster.Config, client.InNamespace(ns), client.MatchingFieldsSelector{Selector: fields.OneTermEqualSelector("metadata.name", name)})
 	out := make(chan entryVersion, 1024)
 	go func() {
 		for ev := range w.ResultChan() {
@@ -157,10 +147,6 @@ func watchEntry(t *testing.T, s *faultSuite, ns, name string) <-chan entryVersio
 			out <- entryVersion{at: time.Now(), rv: rv, addresses: stringsAt(u, "spec", "addresses")}
 		}
 	}()
-	t.Cleanup(func() {
-		w.Stop()
-		cancel()
-	})
 	return out
 }
 

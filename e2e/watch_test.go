@@ -12,6 +12,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// watchServiceEntries watches ServiceEntries, as the admin, until the test ends.
+func watchServiceEntries(t *testing.T, cfg *rest.Config, opts ...client.ListOption) watch.Interface {
+	t.Helper()
+	wc, err := client.NewWithWatch(cfg, client.Options{})
+	must(t, err)
+	l := &unstructured.UnstructuredList{}
+	l.SetAPIVersion("networking.istio.io/v1")
+	l.SetKind("ServiceEntryList")
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := wc.Watch(ctx, l, opts...)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Stop()
+		cancel()
+	})
+	return w
+}
+
 // deletionWatch records every ServiceEntry deletion in a namespace while it runs, so that a
 // test can tell "updated in place" from "deleted and re-created under the same name" even if
 // the gap between the two was too short to poll.
@@ -22,17 +43,7 @@ type deletionWatch struct {
 
 func watchDeletions(t *testing.T, cfg *rest.Config, namespace string) *deletionWatch {
 	t.Helper()
-	wc, err := client.NewWithWatch(cfg, client.Options{})
-	must(t, err)
-	l := &unstructured.UnstructuredList{}
-	l.SetAPIVersion("networking.istio.io/v1")
-	l.SetKind("ServiceEntryList")
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, l, client.InNamespace(namespace))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
+	w := watchServiceEntries(t, cfg, client.InNamespace(namespace))
 	d := &deletionWatch{}
 	done := make(chan struct{})
 	go func() {
@@ -50,7 +61,6 @@ func watchDeletions(t *testing.T, cfg *rest.Config, namespace string) *deletionW
 	}()
 	t.Cleanup(func() {
 		w.Stop()
-		cancel()
 		<-done
 	})
 	return d
@@ -74,17 +84,7 @@ type hostWatch struct {
 
 func watchEntryHosts(t *testing.T, cfg *rest.Config) *hostWatch {
 	t.Helper()
-	wc, err := client.NewWithWatch(cfg, client.Options{})
-	must(t, err)
-	l := &unstructured.UnstructuredList{}
-	l.SetAPIVersion("networking.istio.io/v1")
-	l.SetKind("ServiceEntryList")
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := wc.Watch(ctx, l)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
+	w := watchServiceEntries(t, cfg)
 	h := &hostWatch{seen: map[string][]string{}}
 	done := make(chan struct{})
 	go func() {
@@ -107,7 +107,6 @@ func watchEntryHosts(t *testing.T, cfg *rest.Config) *hostWatch {
 	}()
 	t.Cleanup(func() {
 		w.Stop()
-		cancel()
 		<-done
 	})
 	return h

@@ -18,12 +18,12 @@ func PrintTable(w io.Writer, findings []Finding, audited int, where string) erro
 	entries := map[string]bool{}
 	for _, f := range findings {
 		entries[f.Namespace+"/"+f.Name] = true
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Rule, f.Namespace, f.Name, dashIfNone(f.Ports), strings.Join(f.AffectedNamespaces, ","), f.Message)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Rule, f.Namespace, f.Name, dashIfNone(f.Ports), dashIfNone(f.AffectedNamespaces), f.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d of %d ServiceEntries in %s are unsafe. Each message says what to fix; an entry meshalias manages is fixed by fixing its alias.\n", len(entries), audited, where)
+	_, err := fmt.Fprintf(w, "\n%d of %d ServiceEntries in %s have findings. Each message says what to fix.\n", len(entries), audited, where)
 	return err
 }
 

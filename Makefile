@@ -22,7 +22,7 @@ demo: ## Play the incident's story on an embedded control plane (ONCE=1 to exit 
 	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/demo $(if $(ONCE),--once)
 
 .PHONY: test
-test: ## Run every test: unit, fuzz seeds, envtest integration and e2e.
+test: ## Run every test: unit, fuzz seeds, envtest integration, e2e and the fault suite.
 	hack/test.sh
 
 ##@ Development

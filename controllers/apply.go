@@ -63,25 +63,24 @@ func (w entryWriter) sync(ctx context.Context, alias client.Object, facts desire
 	for _, se := range plan.Entries {
 		existing := current[se.Name]
 		g.Go(func() error {
+			if existing != nil && upToDate(existing, se) {
+				// Nothing to write: no request is sent when nothing changed.
+				w.drift.saw(existing)
+				return nil
+			}
 			// Before a write over a managed entry, find out whether another writer changed it:
 			// once written, its fields are ours again and the trace is gone.
 			var writers []string
 			drifted := false
 			if existing != nil && isManaged(existing) {
-				if upToDate(existing, se) {
-					w.drift.saw(existing)
-				} else {
-					drifted, writers = w.drift.check(gctx, existing, se)
-				}
+				drifted, writers = w.drift.check(gctx, existing, se)
 			}
 			generation, err := w.apply(gctx, existing, se)
-			if generation != 0 {
-				w.drift.wrote(se, generation)
-			}
-			switch {
-			case err != nil:
+			if err != nil {
 				return err
-			case generation == 0:
+			}
+			w.drift.wrote(se, generation)
+			switch {
 			case existing == nil:
 				log.Info("Created ServiceEntry", "ServiceEntry", klog.KObj(se), "host", se.Spec.Hosts[0], "addresses", se.Spec.Addresses)
 			case !isManaged(existing):
@@ -144,12 +143,9 @@ func upToDate(existing, want *networkingv1.ServiceEntry) bool {
 	return ref != nil && ref.UID == owner.UID && ref.Kind == owner.Kind && ref.APIVersion == owner.APIVersion
 }
 
-// apply makes an entry what it should be, with server-side apply under one field manager.
-// It returns the entry's generation after its write, or 0 when it did not write.
+// apply makes an entry that differs from want, or does not exist, what it should be, with
+// server-side apply under one field manager. It returns the entry's generation after its write.
 func (w entryWriter) apply(ctx context.Context, existing, want *networkingv1.ServiceEntry) (int64, error) {
-	if existing != nil && upToDate(existing, want) {
-		return 0, nil
-	}
 	if existing == nil {
 		// A plain create under the same field manager costs the API server less than an
 		// apply, which must compute managed fields. Later updates are applies; the spec

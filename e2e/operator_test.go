@@ -166,24 +166,9 @@ kind: NamespaceAlias
 metadata: {name: `+na+`, namespace: `+ns+`}
 spec: {domain: `+helloDomain+`}
 `)
-		poll.Until(t, poll.Timeout, "both aliases Ready", alive(func() error {
-			for _, read := range []func() (*unstructured.Unstructured, error){
-				func() (*unstructured.Unstructured, error) { return serviceAlias(c, ns, sa) },
-				func() (*unstructured.Unstructured, error) { return namespaceAlias(c, ns, na) },
-			} {
-				u, err := read()
-				if err != nil {
-					return err
-				}
-				if err := readyNow(u); err != nil {
-					return err
-				}
-				if err := kstatus.Want(u, status.CurrentStatus); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
+		waitAliasesReady(t, c, op,
+			func() (*unstructured.Unstructured, error) { return serviceAlias(c, ns, sa) },
+			func() (*unstructured.Unstructured, error) { return namespaceAlias(c, ns, na) })
 
 		alias, err := serviceAlias(c, ns, sa)
 		must(t, err)

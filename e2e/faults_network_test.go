@@ -94,7 +94,8 @@ func apiserverRestarted(t *testing.T, s *faultSuite, ns string, row *reliability
 	entry, ip := s.baseline(t, ns, op.Alive)
 
 	start := time.Now()
-	down := s.cluster.RestartAPIServer(t)
+	down, ready := s.cluster.RestartAPIServer(t)
+	op.ExcuseRefusalsBefore(ready)
 	refused := s.disturb(t, ns, entry)
 	admitted := time.Now()
 	took, err := poll.Measure(start, down+poll.Timeout, 50*time.Millisecond, func() error {

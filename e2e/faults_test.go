@@ -96,13 +96,15 @@ func TestFaults(t *testing.T) {
 	for _, fc := range faultCases {
 		t.Run(fc.name, func(t *testing.T) {
 			row := reliability.Row{Fault: fc.name, Verdict: "recovered"}
-			defer func() {
+			// Registered first, so it runs last: after the cleanups that stop the case's
+			// replicas and judge their logs, which can fail the case too.
+			t.Cleanup(func() {
 				if t.Failed() {
 					row.Failed = true
 					row.Verdict = "failed: see the test log"
 				}
 				rows = append(rows, row)
-			}()
+			})
 			createNamespace(t, s.c, fc.namespace)
 			up := fc.play(t, s, fc.namespace, &row)
 			s.checkAll(t, fc.namespace, &row, up)
@@ -345,7 +347,7 @@ var faultNotes = []string{
 	"**Recovery** runs from the fault (the signal, the cut, the stop) until every check passes again: the change made during the fault converged, and every alias Ready at its generation. **Lost** counts hosts of a Ready alias without their entry, **doubled** hosts declared by two entries; both must be 0, and so must entries without a live owner. Every entry is checked against the contract (the Service's ClusterIP as the address, its DNS name as the one endpoint) and Istio's own validation after every fault.",
 	"**Leader SIGKILL**: two replicas; the leader is killed, an alias is created and another's entry deleted at once. The survivor cannot lead before the dead leader's Lease expires: the floor is the lease duration.",
 	"**apiserver unreachable**: a TCP proxy between the operator and the apiserver drops every connection and refuses new ones for 10 s, while an alias is created and another's entry deleted. One replica runs without leader election: with it, a lone replica loses its Lease after the renew deadline and exits, which the two-replica row covers with a kubelet that restarts exited processes after 1 s (a real kubelet backs off from 10 s). A replica started while the apiserver is out of reach does not exit: it waits, not ready, until it can ask the apiserver whether ServiceEntries are served; the standby replica, which never led, stays up through the outage. The floor is the outage; the catch-up after the network returns is given too. It is client-go's: each informer retries its list and watch with a jittered back-off (0.8 s doubling, up to 30 s), so after 10 s of refusals the next try can be seconds after the network is back; the operator logs nothing between the cut and its first write after it.",
-	"**kube-apiserver restarted**: envtest's kube-apiserver is stopped and started on the same port with the same certificates and etcd; the operator (restarted by a kubelet if it exits) must follow a change made right after. The floor is how long the apiserver was down. Right after a restart the shipped ValidatingAdmissionPolicy (failurePolicy Fail) may not resolve its paramKind yet, AliasDomain, a CRD the new apiserver has not mapped, and then refuses every alias write (\"failed to find resource referenced by paramKind\"), for about 30 s whenever it happened here; the test retries as a user would, and the row says whether it happened and gives the operator's own share apart.",
+	"**kube-apiserver restarted**: envtest's kube-apiserver is stopped and started on the same port with the same certificates and etcd; the operator (restarted by a kubelet if it exits) must follow a change made right after. The floor is how long the apiserver was down. Right after a restart the shipped ValidatingAdmissionPolicy (failurePolicy Fail) may not resolve its paramKind yet, AliasDomain, a CRD the new apiserver has not mapped, and then refuses every alias write (\"failed to find resource referenced by paramKind\"), for about 30 s whenever it happened here; the test retries as a user would, and the row says whether it happened and gives the operator's own share apart. Until its /readyz passes, a restarted apiserver's authorizer may also refuse what RBAC allows, before its RBAC informers have synced: the operator logs such a refusal and retries, and only refusals logged after /readyz passed count against its RBAC.",
 	"**SIGKILL while converging**: the operator is killed once part of the work is done, then started again; the new process waits for the dead one's Lease (the floor), then must finish without losing, doubling or orphaning an entry.",
 	"**SIGTERM hand-over**: the leader is sent SIGTERM and an alias created at the same moment; the other replica must converge it within 3 s (asserted: a user-visible contract). The floor is the retry period, how often a standby tries the Lease.",
 	"**Legacy writer**: another field manager (`dns-controller`) writes its version of a managed entry back every 250 ms, a TCP port and no addresses: the incident's catch-all; recovery is the median time from its write to the repair, both as one watch delivers them, p99 beside it. The floor is the median round trip of that same write, measured in the same run. The operator's DriftRepaired event must name the writer.",

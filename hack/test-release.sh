@@ -21,7 +21,7 @@ step() {
 	shift
 	echo "== $name" >&2
 	before=$(grep -cE '^\s*--- FAIL' "$log")
-	"$@" 2>&1 | tee -a "$log" | grep -E '^\s*--- (PASS|FAIL|SKIP)|^(FAIL|panic:)|^\s+\S+_test\.go:[0-9]+:|^(image|dist|promtool|krew): '
+	"$@" 2>&1 | tee -a "$log" | grep -E '^\s*--- (PASS|FAIL|SKIP)|^(FAIL|panic:)|^\s+\S+\.go:[0-9]+:|^(image|dist|promtool|krew): '
 	code="${PIPESTATUS[0]}"
 	if [[ "$code" -ne 0 ]]; then
 		status=1

@@ -13,7 +13,7 @@ trap 'rm -f "$log"' EXIT
 run() { # dir, then go test arguments
 	local dir="$1"; shift
 	echo "== go test in ${dir#$root/}${dir#$root}" >&2
-	(cd "$dir" && go test -count=1 -v "$@" 2>&1) | tee -a "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok|panic:|\s+\S+_test\.go:[0-9]+:)' | grep -v '^=== RUN' || true
+	(cd "$dir" && go test -count=1 -v "$@" 2>&1) | tee -a "$log" | grep -E '^(=== RUN|--- (PASS|FAIL|SKIP)|PASS|FAIL|ok|panic:|\s+\S+\.go:[0-9]+:)' | grep -v '^=== RUN' || true
 }
 
 status=0

@@ -21,8 +21,9 @@ import (
 // namespaces, except indexEntryOwner, read within one (client.InNamespace): SetupIndexes
 // stores each only that way, so a lookup the other way finds nothing.
 const (
-	// indexAliasServices: ServiceAlias by every Service ("ns/name") whose changes bear on
-	// it: the one it names, and those whose own names its hosts are.
+	// indexAliasServices: ServiceAlias by the Service ("ns/name") it names. The Services
+	// whose own names its hosts are, it finds through indexAliasHostSuffix: one set less per
+	// alias in the cache.
 	indexAliasServices = "meshalias.services"
 	// indexAliasTargetNamespace: ServiceAlias by the other namespace its Service is in, where
 	// a ReferenceGrant decides.
@@ -51,7 +52,7 @@ func parentDomain(host string) (first, domain string, ok bool) {
 func ownerKey(kind, name string) string { return kind + "/" + name }
 
 // SetupIndexes registers every index the controllers use.
-func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomain string) error {
+func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 	indexes := []struct {
 		obj   client.Object
 		field string
@@ -62,13 +63,7 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer, clusterDomai
 	}{
 		{&meshaliasv1.ServiceAlias{}, indexAliasServices, false, func(o client.Object) []string {
 			alias := o.(*meshaliasv1.ServiceAlias)
-			keys := []string{desired.ServiceNamespace(alias) + "/" + alias.Spec.Service.Name}
-			for _, h := range alias.Spec.Hosts {
-				if ns, name, ok := hostpolicy.ShadowedService(h, clusterDomain); ok {
-					keys = append(keys, ns+"/"+name)
-				}
-			}
-			return keys
+			return []string{desired.ServiceNamespace(alias) + "/" + alias.Spec.Service.Name}
 		}},
 		{&meshaliasv1.ServiceAlias{}, indexAliasTargetNamespace, false, func(o client.Object) []string {
 			if alias := o.(*meshaliasv1.ServiceAlias); desired.ServiceNamespace(alias) != alias.Namespace {

@@ -16,6 +16,7 @@ import (
 	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
+	"github.com/meshalias/meshalias/internal/hostpolicy"
 	"github.com/meshalias/meshalias/internal/visibility"
 )
 
@@ -51,7 +52,12 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 // aliasesOfService wakes the aliases that name a Service, and those whose hosts are its own
 // names: a Service created later takes its names back.
 func (r *ServiceAliasReconciler) aliasesOfService(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.serviceAliases(ctx, client.MatchingFields{indexAliasServices: o.GetNamespace() + "/" + o.GetName()})
+	reqs := r.serviceAliases(ctx, client.MatchingFields{indexAliasServices: o.GetNamespace() + "/" + o.GetName()})
+	// A lookup by host also wakes the aliases of names under it, which is harmless.
+	for _, h := range hostpolicy.ServiceNames(o.GetNamespace(), o.GetName(), r.clusterDomain) {
+		reqs = append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: h})...)
+	}
+	return reqs
 }
 
 // aliasesOfGrant wakes the aliases that refer to a Service in the grant's namespace.

@@ -40,7 +40,7 @@ type Config struct {
 
 // Setup registers the indexes, both alias controllers and the ServiceEntry audit with a manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer(), cfg.ClusterDomain); err != nil {
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return fmt.Errorf("registering cache indexes: %w", err)
 	}
 	// Warm-up: a replica that is not the leader starts its watches all the same, so that a new

@@ -68,6 +68,21 @@ func TestShadowedService(t *testing.T) {
 	}
 }
 
+// The Service mapper finds shadowing aliases by ServiceNames, the policy refuses hosts by
+// ShadowedService: a name one knows and the other does not would let an alias keep a name a
+// Service created later should take back.
+func TestServiceNamesAreTheShadowedOnes(t *testing.T) {
+	names := ServiceNames("prod", "payments", "cluster.local")
+	if want := []string{"payments.prod", "payments.prod.svc", "payments.prod.svc.cluster.local"}; !slices.Equal(names, want) {
+		t.Errorf("ServiceNames(prod, payments) = %v, want %v", names, want)
+	}
+	for _, host := range names {
+		if ns, name, ok := ShadowedService(host, "cluster.local"); !ok || ns != "prod" || name != "payments" {
+			t.Errorf("ShadowedService(%s) = %s/%s %t, want prod/payments", host, ns, name, ok)
+		}
+	}
+}
+
 func TestSuffixes(t *testing.T) {
 	if got := Suffixes("a.b.c"); !slices.Equal(got, []string{"a.b.c", "b.c", "c"}) {
 		t.Errorf("Suffixes(a.b.c) = %v", got)

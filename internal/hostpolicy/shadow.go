@@ -16,3 +16,10 @@ func ShadowedService(host, clusterDomain string) (namespace, name string, ok boo
 	}
 	return "", "", false
 }
+
+// ServiceNames are the names Istio gives a Service: <svc>.<ns>, <svc>.<ns>.svc and its FQDN,
+// each of which ShadowedService maps back to it.
+func ServiceNames(namespace, name, clusterDomain string) []string {
+	short := name + "." + namespace
+	return []string{short, short + ".svc", short + ".svc." + clusterDomain}
+}

@@ -68,12 +68,7 @@ type driftLog struct {
 
 // wrote remembers the spec meshalias just wrote to an entry, and the generation it gave it.
 func (d *driftWatch) wrote(se *networkingv1.ServiceEntry, generation int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.written == nil {
-		d.written = map[uint64]writtenSpec{}
-	}
-	d.written[entryKey(se)] = writtenSpec{spec: specHash(se), generation: generation}
+	d.remember(se, generation, true)
 }
 
 // forget drops a deleted entry.
@@ -86,15 +81,22 @@ func (d *driftWatch) forget(se *networkingv1.ServiceEntry) {
 // saw remembers an entry found as meshalias wants it, unless it knows the entry already: after
 // a restart, that is as good as having written it.
 func (d *driftWatch) saw(se *networkingv1.ServiceEntry) {
+	d.remember(se, se.Generation, false)
+}
+
+// remember records an entry's spec and generation, over what it knew of the entry only if
+// overwrite is set. The spec is hashed only when it is recorded.
+func (d *driftWatch) remember(se *networkingv1.ServiceEntry, generation int64, overwrite bool) {
+	key := entryKey(se)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, known := d.written[entryKey(se)]; known {
+	if _, known := d.written[key]; known && !overwrite {
 		return
 	}
 	if d.written == nil {
 		d.written = map[uint64]writtenSpec{}
 	}
-	d.written[entryKey(se)] = writtenSpec{spec: specHash(se), generation: se.Generation}
+	d.written[key] = writtenSpec{spec: specHash(se), generation: generation}
 }
 
 // check tells whether another writer changed a managed entry that differs from want, and who.

@@ -99,11 +99,7 @@ func TestTrackingMetadataStaysOnTheAlias(t *testing.T) {
 }
 
 func TestServiceAliasRestoresEditedEntry(t *testing.T) {
-	ns := newNamespace(t)
-	host := "app." + ns + ".alias"
-	svc := service(ns, "app")
-	create(t, svc, serviceAlias(ns, "app", "app", host))
-	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	ns, host, svc := readyAlias(t)
 
 	se, _ := entryFor(ns, host)
 	// Someone clears the addresses, the very field that prevents the hijack, renames the port
@@ -136,11 +132,7 @@ func TestServiceAliasRestoresEditedEntry(t *testing.T) {
 // afterwards, so managedFields cannot name it. The repair is still reported, as drift, and
 // counted.
 func TestServiceAliasReportsARemoval(t *testing.T) {
-	ns := newNamespace(t)
-	host := "app." + ns + ".alias"
-	svc := service(ns, "app")
-	create(t, svc, serviceAlias(ns, "app", "app", host))
-	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	ns, host, svc := readyAlias(t)
 	se, err := entryFor(ns, host)
 	if err != nil {
 		t.Fatal(err)
@@ -179,10 +171,7 @@ func driftRepairs(t *testing.T, ns string) float64 {
 }
 
 func TestServiceAliasRecreatesDeletedEntry(t *testing.T) {
-	ns := newNamespace(t)
-	host := "app." + ns + ".alias"
-	create(t, service(ns, "app"), serviceAlias(ns, "app", "app", host))
-	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	ns, host, _ := readyAlias(t)
 	se, _ := entryFor(ns, host)
 	if err := k8s.Delete(ctx, se); err != nil {
 		t.Fatal(err)
@@ -200,11 +189,7 @@ func TestServiceAliasRecreatesDeletedEntry(t *testing.T) {
 }
 
 func TestServiceAliasFollowsRecreatedService(t *testing.T) {
-	ns := newNamespace(t)
-	host := "app." + ns + ".alias"
-	svc := service(ns, "app")
-	create(t, svc, serviceAlias(ns, "app", "app", host))
-	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	ns, host, svc := readyAlias(t)
 	oldIP := svc.Spec.ClusterIP
 
 	if err := k8s.Delete(ctx, svc); err != nil {
@@ -431,4 +416,16 @@ func recreateWithNewIP(t *testing.T, ns, name, oldIP string) *corev1.Service {
 			return nil
 		})
 	}
+}
+
+// readyAlias creates, in a new namespace, Service app and a ServiceAlias of it for the host
+// app.<ns>.alias, and waits until the alias is Ready.
+func readyAlias(t *testing.T) (ns, host string, svc *corev1.Service) {
+	t.Helper()
+	ns = newNamespace(t)
+	host = "app." + ns + ".alias"
+	svc = service(ns, "app")
+	create(t, svc, serviceAlias(ns, "app", "app", host))
+	waitServiceAlias(t, ns, "app", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
+	return ns, host, svc
 }

@@ -117,7 +117,7 @@ func judge(c client.Client, mayFail bool, namespaces ...string) (judgement, erro
 				v.problem("ServiceEntry %s/%s: its controller %s %s (uid %s) is gone (%v)", se.GetNamespace(), se.GetName(), ref.Kind, ref.Name, ref.UID, err)
 				continue
 			}
-			owner = o
+			owner, owners[ref.UID] = o, o
 		}
 		svcNS, svcName := entryService(owner, stringsAt(se, "spec", "hosts"))
 		svc, ok := services[svcNS+"/"+svcName]
@@ -127,7 +127,7 @@ func judge(c client.Client, mayFail bool, namespaces ...string) (judgement, erro
 				v.problem("ServiceEntry %s/%s: Service %s/%s: %v", se.GetNamespace(), se.GetName(), svcNS, svcName, err)
 				continue
 			}
-			svc = &s
+			svc, services[svcNS+"/"+svcName] = &s, &s
 		}
 		if err := keepsContract(se, svc); err != nil {
 			v.problem("%v", err)

@@ -64,7 +64,8 @@ func ParseRepair(namespace, note string, at time.Time) (Repair, bool) {
 }
 
 // FoughtOver finds the entries repaired more than threshold times since the given time, from
-// the DriftRepaired events. hosts gives an entry's hosts by "namespace/name", when known.
+// the DriftRepaired events. hosts gives an entry's hosts by "namespace/name", when known. The
+// findings come unsorted: the caller sorts them with the rest (Sort).
 func FoughtOver(repairs []Repair, since time.Time, threshold int, hosts func(key string) []string) []Finding {
 	type tally struct {
 		repairs int
@@ -102,6 +103,5 @@ func FoughtOver(repairs []Repair, since time.Time, threshold int, hosts func(key
 				t.repairs, since.UTC().Format(time.RFC3339), strings.Join(writers, ", ")),
 		})
 	}
-	Sort(findings)
 	return findings
 }

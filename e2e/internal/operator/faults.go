@@ -19,21 +19,14 @@ const acquiredLease = "acquired lease"
 // so a leader leaves its Lease held until it expires.
 func (o *Operator) Kill(t *testing.T) {
 	t.Helper()
-	p := o.current()
-	if p == nil || !p.Running() {
-		t.Fatalf("operator is not running: %v", o.Alive())
-	}
-	p.Kill()
+	o.running(t).Kill()
 }
 
 // Terminate sends SIGTERM to the running operator and returns at once, for a test that
 // measures what happens while it shuts down. Exited tells when it is gone.
 func (o *Operator) Terminate(t *testing.T) *proc.Process {
 	t.Helper()
-	p := o.current()
-	if p == nil || !p.Running() {
-		t.Fatalf("operator is not running: %v", o.Alive())
-	}
+	p := o.running(t)
 	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

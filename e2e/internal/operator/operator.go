@@ -103,15 +103,22 @@ func (o *Operator) CheckLogs(t *testing.T) {
 // Stop sends SIGTERM to the running operator and fails the test unless it exits with code 0.
 func (o *Operator) Stop(t *testing.T) {
 	t.Helper()
-	p := o.current()
-	if p == nil || !p.Running() {
-		t.Fatalf("operator is not running: %v", o.Alive())
-	}
+	p := o.running(t)
 	start := time.Now()
 	if err := p.Stop(stopTimeout); err != nil {
 		t.Fatalf("graceful shutdown: %v\n%s", err, p.Tail(30))
 	}
 	t.Logf("operator stopped on SIGTERM with exit code 0 in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// running returns the current process, and fails t if none runs.
+func (o *Operator) running(t *testing.T) *proc.Process {
+	t.Helper()
+	p := o.current()
+	if p == nil || !p.Running() {
+		t.Fatalf("operator is not running: %v", o.Alive())
+	}
+	return p
 }
 
 // Alive returns an error, with the end of the log, once the current operator has exited.

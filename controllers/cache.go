@@ -16,8 +16,9 @@ import (
 )
 
 // CacheOptions keeps the informer cache lean: no managedFields anywhere, of Services and
-// ServiceEntries only what meshalias reads, and of pods only those in ambient mode. At 10k Services the annotations alone
-// (last-applied-configuration) would outweigh everything else.
+// ServiceEntries only what meshalias reads, one copy of what thousands of entries repeat
+// (cache_share.go), and of pods only those in ambient mode. At 10k Services the annotations
+// alone (last-applied-configuration) would outweigh everything else.
 func CacheOptions(cfg Config) cache.Options {
 	return cache.Options{
 		NewInformer:      listThenWatch,
@@ -83,6 +84,7 @@ func stripServiceEntry(in any) (any, error) {
 		se.ManagedFields = nil
 		se.Annotations = nil
 		proto.Reset(&se.Status)
+		shareServiceEntry(se)
 	}
 	return in, nil
 }

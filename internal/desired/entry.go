@@ -36,6 +36,15 @@ type EntryRequest struct {
 // LabelTLSMode is Istio's endpoint label that tells sidecars whether to use mutual TLS.
 const LabelTLSMode = "security.istio.io/tlsMode"
 
+// EndpointLabels are the labels of an entry's endpoint: Istio mutual TLS unless the alias
+// turns it off.
+func EndpointLabels(mode meshaliasv1.TLSMode) map[string]string {
+	if mode == meshaliasv1.TLSModeDisabled {
+		return map[string]string{LabelTLSMode: string(meshaliasv1.TLSModeDisabled)}
+	}
+	return map[string]string{LabelTLSMode: string(meshaliasv1.TLSModeIstio)}
+}
+
 // BuildServiceEntry returns the ServiceEntry that serves req.Host, or the Problem that stops
 // one from existing. The entry always carries the Service's ClusterIPs in spec.addresses:
 // without them Istio builds a 0.0.0.0 listener that takes every connection on the port.
@@ -60,11 +69,7 @@ func BuildServiceEntry(req EntryRequest) (*networkingv1.ServiceEntry, *Problem) 
 
 	endpoint := &networkingapi.WorkloadEntry{
 		Address: svc.Name + "." + svc.Namespace + ".svc." + req.ClusterDomain,
-	}
-	if req.TLSMode != meshaliasv1.TLSModeDisabled {
-		endpoint.Labels = map[string]string{LabelTLSMode: "istio"}
-	} else {
-		endpoint.Labels = map[string]string{LabelTLSMode: "disabled"}
+		Labels:  EndpointLabels(req.TLSMode),
 	}
 
 	return &networkingv1.ServiceEntry{

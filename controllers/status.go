@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -84,11 +85,22 @@ func (s *statusWriter) setConditions(alias aliasObject, o desired.Outcome) {
 
 // patch writes an alias's status subresource when the pass changed it: an unchanged status
 // costs no request. An alias deleted meanwhile has no status left to write.
+//
+// Nothing reads the patched alias back, so the answer is asked for as metadata only
+// (PartialObjectMetadata), which the API server sends as protobuf. Encoding the whole alias
+// as JSON on the server, and decoding it on the operator's side, cost both for nothing.
 func (s *statusWriter) patch(ctx context.Context, before, alias aliasObject) error {
 	if equality.Semantic.DeepEqual(before, alias) {
 		return nil
 	}
-	if err := s.client.Status().Patch(ctx, alias, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+	gvk, err := s.client.GroupVersionKindFor(alias)
+	if err != nil {
+		return err
+	}
+	target := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: alias.GetNamespace(), Name: alias.GetName()}}
+	target.SetGroupVersionKind(gvk)
+	err = s.client.Status().Patch(ctx, target, client.MergeFrom(before), &client.SubResourcePatchOptions{SubResourceBody: alias})
+	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
 	return nil

@@ -19,8 +19,9 @@ import (
 
 // requestsFor lists objects from the cache, through an index or a namespace, and turns them
 // into reconcile requests: every watch of both alias controllers maps its events this way.
+// Only names are read, so the list shares the cache's objects rather than deep-copying each.
 func requestsFor(ctx context.Context, reader client.Reader, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
-	if err := reader.List(ctx, list, opts...); err != nil {
+	if err := reader.List(ctx, list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing aliases for a watch event")
 		return nil
 	}

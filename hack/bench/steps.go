@@ -80,6 +80,7 @@ var steps = []struct {
 	name string
 	run  func(*sizeRun, context.Context)
 }{
+	{"set-up", (*sizeRun).setUp},
 	{"floor", (*sizeRun).floor},
 	{"converge", (*sizeRun).converge},
 	{"idle", (*sizeRun).idleWrites},
@@ -94,7 +95,7 @@ var steps = []struct {
 // fairest: no size inherits another's etcd history or watch caches.
 func runSize(ctx context.Context, s settings, n int) (res *result) {
 	res = &result{N: n, Brief: n > s.BriefAbove, Profiled: slices.Contains(s.ProfileN, n)}
-	step := "set-up"
+	step := "start"
 	defer func() {
 		if err := recovered(recover()); err != nil {
 			res.Err = fmt.Sprintf("%s: %v", step, err)
@@ -158,6 +159,23 @@ func (r *sizeRun) await(ctx context.Context, timeout time.Duration, done func(p 
 	}))
 }
 
+// setUp creates the N Services and N one-host ServiceAliases the operator converges on, while
+// it is down, and before the floor: the floor's writes then meet the cluster the operator's
+// meet. An API server and etcd that hold those 2N objects write more slowly than empty ones
+// (13.6 against 11.8 ms per request at 1k), and a floor on an empty cluster made the operator
+// look that much slower than it is.
+func (r *sizeRun) setUp(ctx context.Context) {
+	check(forEach(ctx, r.n, r.Workers, "set-up: created %d/%d Services and ServiceAliases", func(ctx context.Context, i int) error {
+		if err := r.c.Create(ctx, newService(benchNS, serviceName(i))); err != nil {
+			return err
+		}
+		return r.c.Create(ctx, newAlias(benchNS, i))
+	}))
+	r.await(ctx, time.Minute, func(p progress) (bool, string) {
+		return p.total == r.n, fmt.Sprintf("the bench's watch has seen %d/%d ServiceAliases", p.total, r.n)
+	})
+}
+
 // floor times the writes no implementation can avoid for N one-host aliases, by a plain
 // client: the operator's convergence is judged against it.
 func (r *sizeRun) floor(ctx context.Context) {
@@ -187,7 +205,7 @@ func (r *sizeRun) floor(ctx context.Context) {
 		busy.Add(int64(time.Since(start)))
 		return err
 	}
-	start := time.Now()
+	start, busy0 := time.Now(), machineBusy()
 	check(forEach(ctx, r.n, r.Workers, "floor: created %d/%d ServiceEntries", func(ctx context.Context, i int) error {
 		return timed(time.Now(), r.c.Create(ctx, entries[i]))
 	}))
@@ -203,26 +221,17 @@ func (r *sizeRun) floor(ctx context.Context) {
 		return timed(time.Now(), r.c.Status().Patch(ctx, a, client.MergeFrom(before)))
 	}))
 	r.res.FloorStatus, r.res.FloorRequest = time.Since(start), time.Duration(busy.Load()/int64(2*r.n))
+	r.res.FloorBusy = machineBusy() - busy0
 	// The floor's objects go before the operator starts, so that it never sees them. Without
 	// a garbage collector the entries need their own delete.
 	check(r.c.DeleteAllOf(ctx, &networkingv1.ServiceEntry{}, client.InNamespace(floorNS)))
 	check(r.c.DeleteAllOf(ctx, &meshaliasv1.ServiceAlias{}, client.InNamespace(floorNS)))
 }
 
-// converge starts the operator on N Services and N one-host ServiceAliases made while it was
-// down, and times until every alias is Ready at its generation and every entry exists.
+// converge starts the operator on the Services and ServiceAliases of setUp, and times until every alias is Ready at its generation and every entry exists.
 func (r *sizeRun) converge(ctx context.Context) {
-	check(forEach(ctx, r.n, r.Workers, "set-up: created %d/%d Services and ServiceAliases", func(ctx context.Context, i int) error {
-		if err := r.c.Create(ctx, newService(benchNS, serviceName(i))); err != nil {
-			return err
-		}
-		return r.c.Create(ctx, newAlias(benchNS, i))
-	}))
-	r.await(ctx, time.Minute, func(p progress) (bool, string) {
-		return p.total == r.n, fmt.Sprintf("the bench's watch has seen %d/%d ServiceAliases", p.total, r.n)
-	})
 	changesBefore := r.tr.counts().changes
-	start := time.Now()
+	start, busy0 := time.Now(), machineBusy()
 	check(r.op.start())
 	finishProfile := func() error { return nil }
 	if r.res.Profiled {
@@ -235,6 +244,7 @@ func (r *sizeRun) converge(ctx context.Context) {
 		return p.ready == r.n && p.entries == r.n, fmt.Sprintf("%d/%d ServiceAliases Ready, %d ServiceEntries", p.ready, r.n, p.entries)
 	})
 	r.res.Converge, r.res.AliasChanges = time.Since(start), r.tr.counts().changes-changesBefore
+	r.res.ConvergeBusy = machineBusy() - busy0
 	m := must(r.op.scrape())
 	check(finishProfile())
 	r.res.Workers = int(m.sum("controller_runtime_max_concurrent_reconciles", aliasController))

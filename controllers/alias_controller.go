@@ -77,7 +77,7 @@ func (r *aliasReconciler[A]) Reconcile(ctx context.Context, req ctrl.Request) (r
 
 // newAliasReconciler wires one kind of alias to the gatherer, the writer and the status
 // writer that both kinds share.
-func newAliasReconciler[A aliasObject](c client.Client, live client.Reader, recorder events.EventRecorder, status *statusWriter, cfg Config, kind aliasKind[A]) *aliasReconciler[A] {
+func newAliasReconciler[A aliasObject](c client.Client, live client.Reader, creator entryCreator, recorder events.EventRecorder, status *statusWriter, cfg Config, kind aliasKind[A]) *aliasReconciler[A] {
 	return &aliasReconciler[A]{
 		client: c,
 		kind:   kind,
@@ -91,7 +91,7 @@ func newAliasReconciler[A aliasObject](c client.Client, live client.Reader, reco
 			istioNamespace:      cfg.istioNamespace(),
 			allNamespacesInMesh: cfg.AllNamespacesInMesh,
 		},
-		writer:        entryWriter{client: c, recorder: recorder, workers: cfg.MaxConcurrentReconciles, drift: &driftWatch{reader: live, every: driftEventEvery}},
+		writer:        entryWriter{client: c, creator: creator, recorder: recorder, workers: cfg.MaxConcurrentReconciles, drift: &driftWatch{reader: live, every: driftEventEvery}},
 		status:        status,
 		clusterDomain: cfg.ClusterDomain,
 	}

@@ -32,6 +32,7 @@ const FieldManager = "meshalias"
 // entryWriter applies and prunes ServiceEntries. It is the only code that writes them.
 type entryWriter struct {
 	client   client.Client
+	creator  entryCreator
 	recorder events.EventRecorder
 	// workers bounds the writes of one alias that run at once: --max-concurrent-reconciles.
 	workers int
@@ -150,13 +151,12 @@ func (w entryWriter) apply(ctx context.Context, existing, want *networkingv1.Ser
 		// A plain create under the same field manager costs the API server less than an
 		// apply, which must compute managed fields. Later updates are applies; the spec
 		// replacement below takes back any field the create's ownership leaves behind.
-		created := want.DeepCopy()
-		err := w.client.Create(ctx, created, client.FieldOwner(FieldManager))
+		generation, err := w.creator.create(ctx, want)
 		if !apierrors.IsAlreadyExists(err) {
 			if err != nil {
 				return 0, fmt.Errorf("creating ServiceEntry %s/%s: %w", want.Namespace, want.Name, err)
 			}
-			return created.Generation, nil
+			return generation, nil
 		}
 		// Someone created it meanwhile, which the cache has not seen yet: apply over it.
 	}

@@ -58,13 +58,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if !grants {
 		ctrl.Log.WithName("setup").Info("The Gateway API ReferenceGrant CRD is not installed: ServiceAliases may not refer to Services in other namespaces until it is, and meshalias restarts")
 	}
+	creator, err := newEntryCreator(mgr)
+	if err != nil {
+		return err
+	}
 	recorder := mgr.GetEventRecorder("meshalias")
 	status := newStatusWriter(c, recorder)
-	sa := &ServiceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), recorder, status, cfg, serviceAliasKind)}
+	sa := &ServiceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), creator, recorder, status, cfg, serviceAliasKind)}
 	if err := sa.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the ServiceAlias controller: %w", err)
 	}
-	na := &NamespaceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), recorder, status, cfg, namespaceAliasKind)}
+	na := &NamespaceAliasReconciler{newAliasReconciler(c, mgr.GetAPIReader(), creator, recorder, status, cfg, namespaceAliasKind)}
 	if err := na.SetupWithManager(mgr, opts); err != nil {
 		return fmt.Errorf("setting up the NamespaceAlias controller: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 
 // decodedEntry is the entry meshalias builds for a Service, as a watch would decode it: with
 // maps and strings of its own.
-func decodedEntry(t *testing.T, name string, tls meshaliasv1.TLSMode) *networkingv1.ServiceEntry {
+func decodedEntry(t *testing.T, name string) *networkingv1.ServiceEntry {
 	t.Helper()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "abc", Name: name},
@@ -29,7 +29,7 @@ func decodedEntry(t *testing.T, name string, tls meshaliasv1.TLSMode) *networkin
 	}
 	host := name + ".custom-name"
 	built, problem := desired.BuildServiceEntry(desired.EntryRequest{
-		Name: desired.EntryName(host), Host: host, TLSMode: tls,
+		Name: desired.EntryName(host), Host: host,
 		Owner:       desired.Owner{Kind: meshaliasv1.KindServiceAlias, Namespace: "abc", Name: name, UID: types.UID("uid-" + name)},
 		ServiceName: name, Service: svc, ClusterDomain: "cluster.local",
 	})
@@ -52,7 +52,7 @@ func decodedEntry(t *testing.T, name string, tls meshaliasv1.TLSMode) *networkin
 func TestCachedEntriesShareWhatTheyRepeat(t *testing.T) {
 	var cached []*networkingv1.ServiceEntry
 	for _, name := range []string{"traefik", "whoami"} {
-		se := decodedEntry(t, name, "")
+		se := decodedEntry(t, name)
 		want := se.DeepCopy()
 		if _, err := stripServiceEntry(se); err != nil {
 			t.Fatal(err)
@@ -75,7 +75,7 @@ func TestCachedEntriesShareWhatTheyRepeat(t *testing.T) {
 	}
 
 	// An endpoint label map that is not the builder's stays the entry's own.
-	other := decodedEntry(t, "other", "")
+	other := decodedEntry(t, "other")
 	other.Spec.Endpoints[0].Labels["team"] = "edge"
 	own := other.Spec.Endpoints[0].Labels
 	if _, err := stripServiceEntry(other); err != nil {

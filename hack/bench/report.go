@@ -25,9 +25,9 @@ var reportLayout string
 
 var reportTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"secs": secs, "ms": ms, "mib": mib, "div": ratio,
-	"per":      func(a, n int) float64 { return float64(a) / float64(n) },
-	"pct":      func(a, b time.Duration) float64 { return 100 * ratio(a, b) },
-	"perAlias": func(d time.Duration, n int) string { return ms(d / time.Duration(n)) },
+	"per":         func(a, n int) float64 { return float64(a) / float64(n) },
+	"pct":         func(a, b time.Duration) float64 { return 100 * ratio(a, b) },
+	"cpuPerAlias": cpuPerAlias,
 	// follow is a follow figure's three rows, for the template "follow".
 	"follow": func(title string, fs []Follow, note string) map[string]any {
 		return map[string]any{"Title": title, "Samples": len(fs), "Note": note, "S": followSummaries(fs)}
@@ -68,9 +68,9 @@ type result struct {
 	// wait in the queue, its time reconciling and its CPU time, its requests and writes, and
 	// the changes to the aliases that the bench's watch saw.
 	FloorCreates, FloorStatus, FloorRequest, Converge, FirstReady, Reconcile, QueueWait, Reconciling, CPU time.Duration
-	// The machine's CPU time busy, all cores summed, over the floor's writes and until
-	// converged: what the control plane, the bench and the operator took together.
-	FloorBusy, ConvergeBusy time.Duration
+	// CPU time over the floor's writes and until converged: the machine's, all cores summed,
+	// and that of kube-apiserver, etcd and the bench.
+	FloorCPU, ConvergeCPU cpuUse
 
 	Requests                      string
 	Workers, Writes, AliasChanges int

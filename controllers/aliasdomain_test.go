@@ -157,6 +157,9 @@ func TestNamespaceAliasUnderThePolicy(t *testing.T) {
 
 	policyDomain(t, domain, map[string]string{"team": "hello"})
 	waitHosts(t, ns, "hello", "a."+domain, "b."+domain)
+	// The status is written after the entries: wait for it, or the refusal awaited below
+	// could be the first one, still in place.
+	waitNamespaceAlias(t, ns, "hello", metav1.ConditionTrue, meshaliasv1.ReasonSynced)
 
 	// A longer AliasDomain for one of its names, handed to nobody, takes that one host away.
 	policyDomain(t, "b."+domain, map[string]string{"team": "nobody"})

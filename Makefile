@@ -109,16 +109,11 @@ e2e: ## Run only the e2e module: the built operator under its own RBAC, judged b
 faults: ## Run the fault suite alone and write RELIABILITY.md.
 	$(RESOLVE_CONTROL_PLANE); cd e2e && KUBEBUILDER_ASSETS="$$assets" MESHALIAS_WRITE_RELIABILITY="$(CURDIR)/RELIABILITY.md" go test -count=1 -v -timeout 30m -run '^TestFaults$$' .
 
-# The operator runs as the shipped Deployment runs it: config/manager passes its 256Mi memory
-# limit to the Go runtime as GOMEMLIMIT. (A tighter 150MiB, used before, sits below the live
-# heap at 20k aliases, where the collector then takes most of the operator's CPU.)
-BENCH_OPERATOR_ENV ?= GOMEMLIMIT=256MiB
-
 .PHONY: bench
 bench: ## Measure convergence, idle writes, follow latency, memory, bounded status and the planner alone at 1k/5k/10k/20k, and profile the operator at 10k; writes BENCHMARKS.md and docs/bench/.
 	@mkdir -p docs/bench
 	go test -run='^$$' -bench=. -benchmem -count=3 ./internal/desired/ | tee docs/bench/gobench.txt
-	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench -gobench=docs/bench/gobench.txt -operator-env="$(BENCH_OPERATOR_ENV)" $(BENCH_FLAGS)
+	$(RESOLVE_CONTROL_PLANE); KUBEBUILDER_ASSETS="$$assets" go run ./hack/bench -gobench=docs/bench/gobench.txt $(BENCH_FLAGS)
 	cd hack/plot && go run . -in ../../docs/bench/results.json -out ../../docs/bench
 
 .PHONY: help

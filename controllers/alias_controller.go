@@ -61,7 +61,7 @@ func (r *aliasReconciler[A]) Reconcile(ctx context.Context, req ctrl.Request) (r
 		return ctrl.Result{}, nil
 	}
 	before := alias.DeepCopyObject().(A)
-	defer func() { retErr = errors.Join(retErr, r.status.patch(ctx, before, alias)) }()
+	defer func() { retErr = errors.Join(retErr, r.status.patch(ctx, r.kind.name, before, alias)) }()
 
 	in, facts, err := r.kind.gather(ctx, r.gather, alias)
 	if err != nil {

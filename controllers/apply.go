@@ -206,7 +206,9 @@ func (w entryWriter) replaceSpec(ctx context.Context, current, want *networkingv
 		return 0, err
 	}
 	patch := fmt.Appendf(nil, `[{"op":"test","path":"/metadata/uid","value":%q},{"op":"replace","path":"/spec","value":%s}]`, current.UID, spec)
-	target := &networkingv1.ServiceEntry{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
+	// Only the new generation is read back: the answer is asked for as metadata.
+	target := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: current.Namespace, Name: current.Name}}
+	target.SetGroupVersionKind(serviceEntryKind)
 	if err := w.client.Patch(ctx, target, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(FieldManager)); err != nil {
 		return 0, fmt.Errorf("replacing the spec of ServiceEntry %s/%s: %w", current.Namespace, current.Name, err)
 	}

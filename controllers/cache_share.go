@@ -5,7 +5,6 @@ import (
 	"unique"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	meshaliasv1 "github.com/meshalias/meshalias/api/v1alpha1"
 	"github.com/meshalias/meshalias/internal/desired"
@@ -56,21 +55,16 @@ func shareEndpointLabels(m map[string]string) map[string]string {
 	return m
 }
 
-// shareMeta shares the repeated strings of an object's metadata.
-func shareMeta(o metav1.Object) {
-	o.SetNamespace(intern(o.GetNamespace()))
-	o.SetLabels(internLabels(o.GetLabels()))
-	refs := o.GetOwnerReferences()
-	for i := range refs {
-		refs[i].APIVersion, refs[i].Kind = intern(refs[i].APIVersion), intern(refs[i].Kind)
-	}
-	o.SetOwnerReferences(refs)
-}
-
-// shareServiceEntry shares an entry's metadata, its ports' protocols and names, and its
-// endpoints' label maps.
+// shareServiceEntry shares an entry's namespace, labels and owner's kind, its ports'
+// protocols and names, and its endpoints' label maps. The owner references are changed in
+// place: GetOwnerReferences returns the entry's own slice.
 func shareServiceEntry(se *networkingv1.ServiceEntry) {
-	shareMeta(se)
+	se.Namespace = intern(se.Namespace)
+	se.Labels = internLabels(se.Labels)
+	for i := range se.OwnerReferences {
+		ref := &se.OwnerReferences[i]
+		ref.APIVersion, ref.Kind = intern(ref.APIVersion), intern(ref.Kind)
+	}
 	for _, p := range se.Spec.Ports {
 		p.Protocol, p.Name = intern(p.Protocol), intern(p.Name)
 	}

@@ -5,11 +5,15 @@ import (
 	"fmt"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
+
+// serviceEntryKind is the kind of Istio's entries, as meshalias reads and writes them.
+var serviceEntryKind = networkingv1.SchemeGroupVersion.WithKind("ServiceEntry")
 
 // metadataOnly asks the API server to answer with the written object's metadata
 // (PartialObjectMetadata), as client-go's metadata client does, and errors as JSON Status.
@@ -25,13 +29,8 @@ type entryCreator struct {
 	resource string
 }
 
-func newEntryCreator(mgr ctrl.Manager) (entryCreator, error) {
-	gvk := networkingv1.SchemeGroupVersion.WithKind("ServiceEntry")
-	mapping, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return entryCreator{}, err
-	}
-	rc, err := apiutil.RESTClientForGVK(gvk, true, false, mgr.GetConfig(), serializer.NewCodecFactory(mgr.GetScheme()), mgr.GetHTTPClient())
+func newEntryCreator(mgr ctrl.Manager, mapping *meta.RESTMapping) (entryCreator, error) {
+	rc, err := apiutil.RESTClientForGVK(serviceEntryKind, true, false, mgr.GetConfig(), serializer.NewCodecFactory(mgr.GetScheme()), mgr.GetHTTPClient())
 	if err != nil {
 		return entryCreator{}, fmt.Errorf("building a client for ServiceEntries: %w", err)
 	}

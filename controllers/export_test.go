@@ -9,7 +9,11 @@ import (
 
 // CreateEntry creates an entry as the alias controllers do, for the envtest suite.
 func CreateEntry(ctx context.Context, mgr ctrl.Manager, se *networkingv1.ServiceEntry) (int64, error) {
-	creator, err := newEntryCreator(mgr)
+	mapping, err := serviceEntriesInstalled(mgr.GetRESTMapper())
+	if err != nil {
+		return 0, err
+	}
+	creator, err := newEntryCreator(mgr, mapping)
 	if err != nil {
 		return 0, err
 	}

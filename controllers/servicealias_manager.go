@@ -52,12 +52,17 @@ func (r *ServiceAliasReconciler) SetupWithManager(mgr ctrl.Manager, opts control
 // aliasesOfService wakes the aliases that name a Service, and those whose hosts are its own
 // names: a Service created later takes its names back.
 func (r *ServiceAliasReconciler) aliasesOfService(ctx context.Context, o client.Object) []reconcile.Request {
-	reqs := r.serviceAliases(ctx, client.MatchingFields{indexAliasServices: o.GetNamespace() + "/" + o.GetName()})
+	reqs := r.aliasesNamingService(ctx, o)
 	// A lookup by host also wakes the aliases of names under it, which is harmless.
 	for _, h := range hostpolicy.ServiceNames(o.GetNamespace(), o.GetName(), r.clusterDomain) {
 		reqs = append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasHostSuffix: h})...)
 	}
 	return reqs
+}
+
+// aliasesNamingService finds the aliases that name a Service.
+func (r *ServiceAliasReconciler) aliasesNamingService(ctx context.Context, svc client.Object) []reconcile.Request {
+	return r.serviceAliases(ctx, client.MatchingFields{indexAliasServices: svc.GetNamespace() + "/" + svc.GetName()})
 }
 
 // aliasesOfGrant wakes the aliases that refer to a Service in the grant's namespace.
@@ -85,17 +90,19 @@ func (r *ServiceAliasReconciler) aliasesOfNamespace(ctx context.Context, o clien
 	return append(reqs, r.serviceAliases(ctx, client.MatchingFields{indexAliasTargetNamespace: o.GetName()})...)
 }
 
-// aliasesOfAmbientPod wakes the aliases of the Services that select a pod in ambient mode.
+// aliasesOfAmbientPod wakes the aliases that name a Service selecting a pod in ambient mode:
+// the pod bears on their Service, not on the aliases its names would shadow. Only the
+// selectors are read, so the list shares the cache's Services.
 func (r *ServiceAliasReconciler) aliasesOfAmbientPod(ctx context.Context, o client.Object) []reconcile.Request {
 	var services corev1.ServiceList
-	if err := r.client.List(ctx, &services, client.InNamespace(o.GetNamespace())); err != nil {
+	if err := r.client.List(ctx, &services, client.InNamespace(o.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing Services for a pod event")
 		return nil
 	}
 	var reqs []reconcile.Request
 	for _, svc := range services.Items {
 		if len(svc.Spec.Selector) > 0 && labels.SelectorFromValidatedSet(svc.Spec.Selector).Matches(labels.Set(o.GetLabels())) {
-			reqs = append(reqs, r.aliasesOfService(ctx, &svc)...)
+			reqs = append(reqs, r.aliasesNamingService(ctx, &svc)...)
 		}
 	}
 	return reqs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
@@ -47,7 +46,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	// leader reconciles from a synced cache instead of listing everything first.
 	opts := controller.Options{MaxConcurrentReconciles: cfg.MaxConcurrentReconciles, EnableWarmup: ptr.To(true)}
 	c := mgr.GetClient()
-	if err := serviceEntriesInstalled(mgr.GetRESTMapper()); err != nil {
+	entries, err := serviceEntriesInstalled(mgr.GetRESTMapper())
+	if err != nil {
 		return err
 	}
 	grants, err := referenceGrantsInstalled(mgr.GetRESTMapper())
@@ -58,7 +58,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 	if !grants {
 		ctrl.Log.WithName("setup").Info("The Gateway API ReferenceGrant CRD is not installed: ServiceAliases may not refer to Services in other namespaces until it is, and meshalias restarts")
 	}
-	creator, err := newEntryCreator(mgr)
+	creator, err := newEntryCreator(mgr, entries)
 	if err != nil {
 		return err
 	}
@@ -84,16 +84,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, cfg Config) error {
 // serviceEntriesInstalled says, in words a person can act on, that Istio's ServiceEntry CRD
 // is missing, rather than letting the manager fail on its first watch with "no matches for
 // kind".
-func serviceEntriesInstalled(mapper meta.RESTMapper) error {
-	gvk := networkingv1.SchemeGroupVersion.WithKind("ServiceEntry")
-	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+// It returns the resource's mapping, for the entry creator.
+func serviceEntriesInstalled(mapper meta.RESTMapper) (*meta.RESTMapping, error) {
+	mapping, err := mapper.RESTMapping(serviceEntryKind.GroupKind(), serviceEntryKind.Version)
 	switch {
 	case err == nil:
-		return nil
+		return mapping, nil
 	case meta.IsNoMatchError(err):
-		return fmt.Errorf("Istio's ServiceEntry CRD (%s) is not installed: install Istio, or at least its CRDs, before meshalias", gvk.GroupVersion())
+		return nil, fmt.Errorf("Istio's ServiceEntry CRD (%s) is not installed: install Istio, or at least its CRDs, before meshalias", serviceEntryKind.GroupVersion())
 	default:
-		return fmt.Errorf("finding out whether ServiceEntries are served: %w", err)
+		return nil, fmt.Errorf("finding out whether ServiceEntries are served: %w", err)
 	}
 }
 

@@ -12,13 +12,13 @@ import (
 // watch with "no matches for kind".
 func TestServiceEntriesInstalled(t *testing.T) {
 	without := meta.NewDefaultRESTMapper(nil)
-	err := serviceEntriesInstalled(without)
+	_, err := serviceEntriesInstalled(without)
 	if err == nil || !strings.Contains(err.Error(), "Istio's ServiceEntry CRD (networking.istio.io/v1) is not installed") {
 		t.Errorf("without the CRD: %v", err)
 	}
 	with := meta.NewDefaultRESTMapper(nil)
 	with.Add(networkingv1.SchemeGroupVersion.WithKind("ServiceEntry"), meta.RESTScopeNamespace)
-	if err := serviceEntriesInstalled(with); err != nil {
+	if _, err := serviceEntriesInstalled(with); err != nil {
 		t.Errorf("with the CRD: %v", err)
 	}
 }

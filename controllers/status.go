@@ -89,17 +89,13 @@ func (s *statusWriter) setConditions(alias aliasObject, o desired.Outcome) {
 // Nothing reads the patched alias back, so the answer is asked for as metadata only
 // (PartialObjectMetadata), which the API server sends as protobuf. Encoding the whole alias
 // as JSON on the server, and decoding it on the operator's side, cost both for nothing.
-func (s *statusWriter) patch(ctx context.Context, before, alias aliasObject) error {
+func (s *statusWriter) patch(ctx context.Context, kind string, before, alias aliasObject) error {
 	if equality.Semantic.DeepEqual(before, alias) {
 		return nil
 	}
-	gvk, err := s.client.GroupVersionKindFor(alias)
-	if err != nil {
-		return err
-	}
 	target := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: alias.GetNamespace(), Name: alias.GetName()}}
-	target.SetGroupVersionKind(gvk)
-	err = s.client.Status().Patch(ctx, target, client.MergeFrom(before), &client.SubResourcePatchOptions{SubResourceBody: alias})
+	target.SetGroupVersionKind(meshaliasv1.GroupVersion.WithKind(kind))
+	err := s.client.Status().Patch(ctx, target, client.MergeFrom(before), &client.SubResourcePatchOptions{SubResourceBody: alias})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

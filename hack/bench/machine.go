@@ -26,20 +26,14 @@ var cpuParts = []string{"machine", "kube-apiserver", "etcd", "bench"}
 // processes are the bench's children, so another kube-apiserver on the machine is not counted.
 func readCPU() cpuUse {
 	use := cpuUse{"machine": machineBusy()}
-	if self, _, ok := processCPU("self"); ok {
+	if _, self, _, ok := processCPU("self"); ok {
 		use["bench"] = self
 	}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		comm, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil {
-			continue
-		}
-		switch name := strings.TrimSpace(string(comm)); name {
-		case "kube-apiserver", "etcd":
-			if cpu, parent, ok := processCPU(e.Name()); ok && parent == os.Getpid() {
-				use[name] += cpu
-			}
+		name, cpu, parent, ok := processCPU(e.Name())
+		if ok && parent == os.Getpid() && (name == "kube-apiserver" || name == "etcd") {
+			use[name] += cpu
 		}
 	}
 	return use
@@ -90,24 +84,27 @@ func machineBusy() time.Duration {
 	return time.Duration(busy) * time.Second / userHZ
 }
 
-// processCPU is a process's user and system time, and its parent's PID.
-func processCPU(pid string) (cpu time.Duration, parent int, ok bool) {
+// processCPU is a process's command name, user and system time, and its parent's PID.
+func processCPU(pid string) (name string, cpu time.Duration, parent int, ok bool) {
 	raw, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
-		return 0, 0, false
+		return "", 0, 0, false
 	}
 	// The command name, in parentheses, may hold spaces and parentheses: the fields count
 	// from after its last one.
-	end := strings.LastIndexByte(string(raw), ')')
+	start, end := strings.IndexByte(string(raw), '('), strings.LastIndexByte(string(raw), ')')
+	if start < 0 || end < start {
+		return "", 0, 0, false
+	}
 	fields := strings.Fields(string(raw)[end+1:])
-	if end < 0 || len(fields) < 13 {
-		return 0, 0, false
+	if len(fields) < 13 {
+		return "", 0, 0, false
 	}
 	parent, err1 := strconv.Atoi(fields[1])
 	user, err2 := strconv.ParseInt(fields[11], 10, 64)
 	system, err3 := strconv.ParseInt(fields[12], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return 0, 0, false
+		return "", 0, 0, false
 	}
-	return time.Duration(user+system) * time.Second / userHZ, parent, true
+	return string(raw)[start+1 : end], time.Duration(user+system) * time.Second / userHZ, parent, true
 }

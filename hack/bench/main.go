@@ -43,7 +43,9 @@ func main() {
 	assets := flag.String("assets", "", "Where results.json and the profiles go, and where the report expects hack/plot's SVGs; docs/bench beside the report by default, so that a report elsewhere leaves the repository's alone.")
 	gobench := flag.String("gobench", "", "A file with the output of `go test -bench` over internal/desired, for the report.")
 	opArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated, such as --max-concurrent-reconciles=4.")
-	opEnv := flag.String("operator-env", "", "Extra environment for the operator, space-separated, such as GOMEMLIMIT=100MiB.")
+	// The operator runs as the shipped Deployment runs it: config/manager passes its 256Mi
+	// memory limit to the Go runtime as GOMEMLIMIT.
+	opEnv := flag.String("operator-env", "GOMEMLIMIT=256MiB", "Environment for the operator, space-separated: the Deployment's GOMEMLIMIT by default.")
 	flag.Parse()
 	s.OperatorArgs, s.OperatorEnv = strings.Fields(*opArgs), strings.Fields(*opEnv)
 	// The bench's own informers log through controller-runtime; their chatter is not wanted.

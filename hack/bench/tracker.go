@@ -21,7 +21,8 @@ import (
 )
 
 // tracker watches the bench namespace's ServiceAliases, Services and ServiceEntries and the
-// NamespaceAlias, and keeps running counts, so that the bench learns of progress from
+// NamespaceAlias (and the floor's aliases and entries, which it ignores), and keeps running
+// counts, so that the bench learns of progress from
 // watch events, as a user's tooling would, instead of listing 10k objects in a loop and
 // loading the API server it measures.
 type tracker struct {
@@ -35,7 +36,8 @@ type tracker struct {
 
 // progress is what the tracker has counted: the bench namespace's ServiceAliases, all of
 // them, those handled at their generation (status.observedGeneration == generation), those
-// also Ready=True at it, and the updates to them; its ServiceEntries; and the
+// also Ready=True at it, and the updates to them; its ServiceEntries, the NamespaceAlias's
+// too once it exists; and the
 // NamespaceAlias's state and status.services.
 type progress struct {
 	total, caughtUp, ready, changes, entries int
